@@ -1,0 +1,95 @@
+//! `Slice<B>`: a range of an owned buffer.
+
+use std::ops::{Deref, DerefMut};
+
+use super::{IoBuf, IoBufMut};
+
+/// A range `begin..end` of an owned buffer, made by [`IoBuf::slice`]. I/O on
+/// a slice reads into or writes from that range only; `into_inner` gives the
+/// whole buffer back.
+#[derive(Debug)]
+pub struct Slice<B> {
+    buf: B,
+    begin: usize,
+    end: usize,
+}
+
+impl<B: IoBuf> Slice<B> {
+    pub(crate) fn new(buf: B, begin: usize, end: usize) -> Slice<B> {
+        Slice { buf, begin, end }
+    }
+
+    /// Start of the range in the underlying buffer.
+    pub fn begin(&self) -> usize {
+        self.begin
+    }
+
+    /// End of the range (exclusive) in the underlying buffer.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The underlying buffer.
+    pub fn get_ref(&self) -> &B {
+        &self.buf
+    }
+
+    /// The underlying buffer, mutably.
+    pub fn get_mut(&mut self) -> &mut B {
+        &mut self.buf
+    }
+
+    /// Gives the whole buffer back.
+    pub fn into_inner(self) -> B {
+        self.buf
+    }
+}
+
+// SAFETY: the range lies within the underlying buffer's capacity (`slice`
+// clamps it), so the offset pointer and lengths describe memory the
+// underlying buffer owns, with the same stability.
+unsafe impl<B: IoBuf> IoBuf for Slice<B> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.buf.stable_ptr().wrapping_add(self.begin)
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf
+            .bytes_init()
+            .clamp(self.begin, self.end)
+            .saturating_sub(self.begin)
+    }
+    fn bytes_total(&self) -> usize {
+        self.end - self.begin
+    }
+}
+
+// SAFETY: as for `IoBuf`; writable because the underlying buffer is.
+unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.stable_mut_ptr().wrapping_add(self.begin)
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: the caller initialized `pos` bytes from `begin`, so the
+        // underlying buffer is initialized up to `begin + pos`.
+        unsafe { self.buf.set_init(self.begin + pos) };
+    }
+}
+
+impl<B: IoBuf + AsRef<[u8]>> Deref for Slice<B> {
+    type Target = [u8];
+
+    /// The initialized part of the range.
+    fn deref(&self) -> &[u8] {
+        let bytes = self.buf.as_ref();
+        let end = self.end.min(bytes.len());
+        &bytes[self.begin.min(end)..end]
+    }
+}
+
+impl<B: IoBuf + AsRef<[u8]> + AsMut<[u8]>> DerefMut for Slice<B> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let bytes = self.buf.as_mut();
+        let end = self.end.min(bytes.len());
+        &mut bytes[self.begin.min(end)..end]
+    }
+}

@@ -1,0 +1,468 @@
+//! The driver: owns the ring and the table of in-flight operations.
+//!
+//! It pushes SQEs (keeping a backlog when the submission queue is full),
+//! enters the kernel once per executor tick, reaps CQEs into the table,
+//! wakes the futures waiting on them, and issues `ASYNC_CANCEL` for ops whose
+//! futures were dropped. It knows nothing about tasks: the executor calls
+//! [`Driver::turn`] and the op futures call [`Driver::submit`] and
+//! [`Driver::orphan`].
+
+mod op;
+pub(crate) mod setup;
+mod table;
+mod user_data;
+
+use std::cell::{Cell, RefCell, RefMut, UnsafeCell};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, opcode, squeue, types};
+
+pub(crate) use op::Op;
+pub(crate) use table::{Completion, InFlight};
+use table::{CqeEffect, OpTable, Orphan};
+use user_data::OpId;
+
+use crate::op::Operation;
+
+/// How long a turn may block in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Submit and reap, never block: tasks are runnable.
+    No,
+    /// Block until at least one completion arrives, or the timeout passes.
+    Park(Option<Duration>),
+}
+
+/// Counters kept by the driver (read by `Runtime::metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) sqes: Cell<u64>,
+    pub(crate) enters: Cell<u64>,
+    pub(crate) cqes: Cell<u64>,
+    pub(crate) sq_full: Cell<u64>,
+    pub(crate) cq_overflow: Cell<u64>,
+    pub(crate) cancels: Cell<u64>,
+}
+
+fn bump(counter: &Cell<u64>) {
+    counter.set(counter.get() + 1);
+}
+
+/// CQEs copied out of the ring per batch before they are dispatched.
+const REAP_BATCH: usize = 256;
+/// Consecutive non-blocking turns that may skip `io_uring_enter` when the
+/// kernel reports nothing pending, before one is made anyway.
+const MAX_SKIPPED_ENTERS: u32 = 32;
+/// How long runtime shutdown waits for the kernel to return every op
+/// before it leaks the remaining state rather than free it under the kernel.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub(crate) struct Driver {
+    /// `None` once shut down: nothing can be submitted any more.
+    ring: RefCell<Option<IoUring>>,
+    table: RefCell<OpTable>,
+    /// SQEs that did not fit in the submission queue, in order.
+    backlog: RefCell<VecDeque<squeue::Entry>>,
+    features: setup::Features,
+    stats: Stats,
+    /// The eventfd other threads write to wake a parked loop; a read of it
+    /// is always in flight (user_data `WAKE`) while the driver runs.
+    wake_fd: Arc<OwnedFd>,
+    /// The 8 bytes the kernel reads the eventfd counter into. Only the
+    /// kernel touches them; they are freed with the driver, after the read's
+    /// final CQE (or leaked if shutdown times out).
+    wake_buf: Box<UnsafeCell<u64>>,
+    wake_armed: Cell<bool>,
+    /// Shutdown gave up on the wake read: never free its buffer.
+    wake_leaked: Cell<bool>,
+    reap_buf: RefCell<Vec<(u64, Completion)>>,
+    skipped_enters: Cell<u32>,
+    shutting_down: Cell<bool>,
+}
+
+impl Driver {
+    pub(crate) fn new(config: &setup::RingConfig, wake_fd: Arc<OwnedFd>) -> io::Result<Driver> {
+        let (ring, features) = setup::build_ring(config)?;
+        let driver = Driver {
+            ring: RefCell::new(Some(ring)),
+            table: RefCell::new(OpTable::new()),
+            backlog: RefCell::new(VecDeque::new()),
+            features,
+            stats: Stats::default(),
+            wake_fd,
+            wake_buf: Box::new(UnsafeCell::new(0)),
+            wake_armed: Cell::new(false),
+            wake_leaked: Cell::new(false),
+            reap_buf: RefCell::new(Vec::with_capacity(REAP_BATCH)),
+            skipped_enters: Cell::new(0),
+            shutting_down: Cell::new(false),
+        };
+        driver.arm_wake();
+        Ok(driver)
+    }
+
+    pub(crate) fn features(&self) -> &setup::Features {
+        &self.features
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn table(&self) -> RefMut<'_, OpTable> {
+        self.table.borrow_mut()
+    }
+
+    /// Ops the kernel has not returned yet.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.table.borrow().in_kernel()
+    }
+
+    pub(crate) fn stale_cqes(&self) -> u64 {
+        self.table.borrow().stale_cqes()
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.ring.borrow().is_none()
+    }
+
+    /// Moves `op` into the table and queues its SQE. On failure (the driver
+    /// has shut down) the op comes back with the error.
+    pub(crate) fn submit<T: Operation>(&self, op: T) -> Result<OpId, (T, io::Error)> {
+        if self.is_shut_down() {
+            return Err((op, shut_down_error()));
+        }
+        self.submit_boxed(Box::new(op), false)
+            .map_err(|(op, err)| (*op, err))
+    }
+
+    /// Submits an op nobody awaits (a close the driver does on a user's
+    /// behalf). Its state is released when its CQE arrives.
+    pub(crate) fn submit_detached<T: Operation>(&self, op: T) -> Result<(), T> {
+        if self.is_shut_down() {
+            return Err(op);
+        }
+        self.submit_boxed(Box::new(op), true)
+            .map(drop)
+            .map_err(|(op, _)| *op)
+    }
+
+    fn submit_boxed<T: Operation>(
+        &self,
+        mut op: Box<T>,
+        detached: bool,
+    ) -> Result<OpId, (Box<T>, io::Error)> {
+        // The op is at its final heap address: pointers the SQE takes into
+        // it stay valid while the table owns the box.
+        let sqe = op.build();
+        let id = self
+            .table
+            .borrow_mut()
+            .insert(op, T::MULTISHOT, detached)?;
+        self.push(sqe.user_data(id.to_user_data()));
+        Ok(id)
+    }
+
+    /// The op's future was dropped: cancel it in the kernel, or release it
+    /// now if the kernel is done with it.
+    pub(crate) fn orphan(&self, id: OpId) {
+        let orphan = self.table.borrow_mut().orphan(id);
+        match orphan {
+            Orphan::Cancel => self.push_cancel(id.to_user_data()),
+            Orphan::Free(op) => drop(op),
+            Orphan::Gone => {}
+        }
+    }
+
+    fn push_cancel(&self, target: u64) {
+        bump(&self.stats.cancels);
+        let mut sqe = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(user_data::CANCEL);
+        if self.features.skip_cqe_on_success {
+            // A successful cancel needs no CQE: the target's own CQE
+            // (-ECANCELED) is what the table waits for.
+            sqe = sqe.flags(squeue::Flags::SKIP_SUCCESS);
+        }
+        self.push(sqe);
+    }
+
+    /// Queues an SQE. A full submission queue is a normal event: submit what
+    /// is queued and continue; what still does not fit waits in the backlog,
+    /// in order, and is pushed at the next turn. Nothing is ever dropped.
+    fn push(&self, sqe: squeue::Entry) {
+        bump(&self.stats.sqes);
+        let mut backlog = self.backlog.borrow_mut();
+        let mut ring = self.ring.borrow_mut();
+        let Some(ring) = ring.as_mut() else {
+            // Unreachable through `submit`; a cancel after shutdown targets
+            // an op that has already completed.
+            return;
+        };
+        if backlog.is_empty() {
+            if try_push(ring, &sqe) {
+                return;
+            }
+            bump(&self.stats.sq_full);
+            // Submitting here is allowed (we are the issuer thread); an
+            // error leaves the entries queued for the next turn.
+            let _ = ring.submit();
+            bump(&self.stats.enters);
+            if try_push(ring, &sqe) {
+                return;
+            }
+        }
+        backlog.push_back(sqe);
+    }
+
+    /// Moves backlogged SQEs into the ring, submitting as it fills.
+    fn flush_backlog(&self) {
+        let mut backlog = self.backlog.borrow_mut();
+        let mut ring = self.ring.borrow_mut();
+        let Some(ring) = ring.as_mut() else {
+            return;
+        };
+        while let Some(sqe) = backlog.front() {
+            if try_push(ring, sqe) {
+                backlog.pop_front();
+                continue;
+            }
+            bump(&self.stats.sq_full);
+            bump(&self.stats.enters);
+            match ring.submit() {
+                Ok(n) if n > 0 => {}
+                // The kernel took nothing (EBUSY/EAGAIN with a full CQ):
+                // reap first, the rest waits for the next turn.
+                _ => break,
+            }
+        }
+    }
+
+    /// Arms the eventfd read that lets other threads wake a parked loop.
+    fn arm_wake(&self) {
+        let sqe = opcode::Read::new(
+            types::Fd(self.wake_fd.as_raw_fd()),
+            self.wake_buf.get().cast::<u8>(),
+            8,
+        )
+        .build()
+        .user_data(user_data::WAKE);
+        self.wake_armed.set(true);
+        self.push(sqe);
+    }
+
+    /// One pass through the kernel: push the backlog, submit every queued
+    /// SQE, wait as `wait` says, and dispatch every CQE.
+    pub(crate) fn turn(&self, wait: Wait) -> io::Result<()> {
+        self.flush_backlog();
+        loop {
+            self.enter(wait)?;
+            self.reap();
+            // With a CQ overflow the kernel holds completions back until an
+            // enter with GETEVENTS flushes them: go round until none remain.
+            if !self.cq_overflowed() {
+                break;
+            }
+            bump(&self.stats.cq_overflow);
+            self.flush_backlog();
+            if let Wait::Park(_) = wait {
+                // Completions are there to take; don't block for more.
+                return self.turn(Wait::No);
+            }
+        }
+        Ok(())
+    }
+
+    fn cq_overflowed(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        ring.as_mut()
+            .is_some_and(|ring| ring.submission().cq_overflow())
+    }
+
+    fn enter(&self, wait: Wait) -> io::Result<()> {
+        let mut ring = self.ring.borrow_mut();
+        let Some(ring) = ring.as_mut() else {
+            return Ok(());
+        };
+        if wait == Wait::No {
+            // Entering the kernel only to reap is needless when nothing is
+            // queued and the kernel flags no pending work; CQEs already in
+            // the ring are read from memory.
+            let sq = ring.submission();
+            let idle = sq.is_empty() && !sq.taskrun() && !sq.cq_overflow();
+            drop(sq);
+            if idle && self.skipped_enters.get() < MAX_SKIPPED_ENTERS {
+                self.skipped_enters.set(self.skipped_enters.get() + 1);
+                return Ok(());
+            }
+        }
+        self.skipped_enters.set(0);
+        bump(&self.stats.enters);
+        let submitter = ring.submitter();
+        let result = match wait {
+            Wait::No => submitter.submit_and_wait(0).map(drop),
+            Wait::Park(None) => submitter.submit_and_wait(1).map(drop),
+            Wait::Park(Some(timeout)) => {
+                let ts = types::Timespec::from(timeout);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                submitter.submit_with_args(1, &args).map(drop)
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(err) => match err.raw_os_error() {
+                // The park timed out, a signal arrived, or the kernel asks
+                // us to reap before it takes more: all normal.
+                Some(libc::ETIME | libc::EINTR | libc::EAGAIN | libc::EBUSY) => Ok(()),
+                _ => Err(err),
+            },
+        }
+    }
+
+    fn reap(&self) {
+        let mut batch = std::mem::take(&mut *self.reap_buf.borrow_mut());
+        loop {
+            {
+                let mut ring = self.ring.borrow_mut();
+                let Some(ring) = ring.as_mut() else { break };
+                for cqe in ring.completion().take(REAP_BATCH) {
+                    batch.push((
+                        cqe.user_data(),
+                        Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    ));
+                }
+            }
+            let full = batch.len() == REAP_BATCH;
+            for (user_data, completion) in batch.drain(..) {
+                self.dispatch(user_data, completion);
+            }
+            if !full {
+                break;
+            }
+        }
+        *self.reap_buf.borrow_mut() = batch;
+    }
+
+    /// Routes one CQE. Runs with nothing borrowed, because waking a future or
+    /// freeing an op's state (which may close an fd) can reach the driver.
+    fn dispatch(&self, user_data: u64, completion: Completion) {
+        bump(&self.stats.cqes);
+        match user_data {
+            user_data::CANCEL => {}
+            user_data::WAKE => {
+                self.wake_armed.set(false);
+                if !self.shutting_down.get() {
+                    self.arm_wake();
+                }
+            }
+            _ => {
+                let Some(id) = OpId::from_user_data(user_data) else {
+                    // A reserved value we never use: count it as stale.
+                    self.table.borrow_mut().complete(
+                        OpId {
+                            key: u32::MAX,
+                            generation: 0,
+                        },
+                        completion,
+                    );
+                    return;
+                };
+                let effect = self.table.borrow_mut().complete(id, completion);
+                match effect {
+                    CqeEffect::Wake(waker) => waker.wake(),
+                    CqeEffect::Free(op) => drop(op),
+                    CqeEffect::Nothing | CqeEffect::Stale => {}
+                }
+            }
+        }
+    }
+
+    /// Cancels every op the kernel owns and waits until the kernel has
+    /// returned each of them; then closes the ring. Called once, after the
+    /// runtime dropped every task.
+    pub(crate) fn shutdown(&self) {
+        if self.is_shut_down() {
+            return;
+        }
+        self.shutting_down.set(true);
+        let started = Instant::now();
+        let mut last_cancel: Option<Instant> = None;
+        while self.table.borrow().in_kernel() > 0 || self.wake_armed.get() {
+            // Cancel (again, every 100 ms, for ops that were busy the first
+            // time: EALREADY) everything the kernel still owns.
+            if last_cancel.is_none_or(|t| t.elapsed() > Duration::from_millis(100)) {
+                if self.wake_armed.get() {
+                    self.push_cancel(user_data::WAKE);
+                }
+                let owned = self.table.borrow().kernel_owned();
+                for id in owned {
+                    self.push_cancel(id.to_user_data());
+                }
+                last_cancel = Some(Instant::now());
+            }
+            if self.turn(Wait::Park(Some(Duration::from_millis(20)))).is_err()
+                || started.elapsed() > SHUTDOWN_GRACE
+            {
+                // The kernel did not give everything back. Freeing the rest
+                // could let it write into freed memory: leak it instead.
+                self.leak_kernel_owned();
+                break;
+            }
+        }
+        // The kernel owns nothing of ours any more: closing the ring is safe.
+        self.ring.borrow_mut().take();
+    }
+
+    fn leak_kernel_owned(&self) {
+        let table = std::mem::replace(&mut *self.table.borrow_mut(), OpTable::new());
+        std::mem::forget(table);
+        // The wake read may still land too: its buffer is leaked on drop.
+        self.wake_leaked.set(self.wake_armed.get());
+        self.wake_armed.set(false);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The runtime shuts the driver down first; this is the safety net for
+        // a driver dropped some other way.
+        self.shutdown();
+        if self.wake_leaked.get() {
+            let buf = std::mem::replace(&mut self.wake_buf, Box::new(UnsafeCell::new(0)));
+            std::mem::forget(buf);
+        }
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("in_flight", &self.table.borrow().in_kernel())
+            .field("backlog", &self.backlog.borrow().len())
+            .field("shut_down", &self.is_shut_down())
+            .finish()
+    }
+}
+
+fn try_push(ring: &mut IoUring, sqe: &squeue::Entry) -> bool {
+    // SAFETY: every SQE the driver pushes points only into memory that
+    // outlives the operation: op SQEs into the op's heap state, which the
+    // op table owns until the op's final CQE; the wake read into
+    // `Driver::wake_buf`, freed only after that read's CQE; cancels into
+    // nothing. The driver never frees any of it before the CQE, even when
+    // `io_uring_enter` fails.
+    unsafe { ring.submission().push(sqe).is_ok() }
+}
+
+pub(crate) fn shut_down_error() -> io::Error {
+    io::Error::other(
+        "ringloop: the runtime this operation belongs to has shut down; start the operation inside a running runtime",
+    )
+}

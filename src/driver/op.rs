@@ -1,0 +1,103 @@
+//! The generic op future: written once for every operation.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::Driver;
+use super::table::PollSingle;
+use super::user_data::OpId;
+use crate::op::Operation;
+
+/// A submitted operation. The owned state lives in the driver's table; this
+/// future holds only its id. Dropping it before completion cancels the op in
+/// the kernel (the state stays in the table until the op's final CQE).
+pub(crate) struct Op<T: Operation> {
+    state: State<T>,
+}
+
+enum State<T> {
+    Submitted { id: OpId, driver: Rc<Driver> },
+    /// The op never reached the kernel; the error is its result.
+    Failed(T, io::Error),
+    Done,
+}
+
+impl<T: Operation> Op<T> {
+    /// Submits `op` on the current thread's runtime. Without one, the op's
+    /// result is an error that says so (and the buffer comes back).
+    pub(crate) fn submit(op: T) -> Op<T> {
+        match crate::runtime::context::driver() {
+            Some(driver) => Op::submit_on(&driver, op),
+            None => Op {
+                state: State::Failed(op, crate::runtime::context::no_runtime_error()),
+            },
+        }
+    }
+
+    pub(crate) fn submit_on(driver: &Rc<Driver>, op: T) -> Op<T> {
+        let state = match driver.submit(op) {
+            Ok(id) => State::Submitted {
+                id,
+                driver: driver.clone(),
+            },
+            Err((op, err)) => State::Failed(op, err),
+        };
+        Op { state }
+    }
+}
+
+// The owned state is never pinned: it lives in the driver's table (or, for a
+// failed op, is only moved out and handed back), so `Op` may move freely.
+impl<T: Operation> Unpin for Op<T> {}
+
+impl<T: Operation> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Submitted { id, driver } => {
+                let polled = driver.table().poll_single(id, cx.waker());
+                match polled {
+                    PollSingle::Pending => {
+                        self.state = State::Submitted { id, driver };
+                        Poll::Pending
+                    }
+                    PollSingle::Ready(completion, op) => {
+                        let Ok(op) = op.into_any().downcast::<T>() else {
+                            unreachable!("ringloop: an op id resolved to another op type")
+                        };
+                        Poll::Ready(op.complete(completion.to_io_result(), completion.flags))
+                    }
+                    PollSingle::Gone => unreachable!("ringloop: an in-flight op lost its state"),
+                }
+            }
+            State::Failed(op, err) => Poll::Ready(op.complete(Err(err), 0)),
+            State::Done => unreachable!("ringloop: op future polled after completion"),
+        }
+    }
+}
+
+impl<T: Operation> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let State::Submitted { id, driver } = &self.state {
+            driver.orphan(*id);
+        }
+    }
+}
+
+impl<T: Operation> std::fmt::Debug for Op<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Submitted { id, .. } => format!("submitted({id:?})"),
+            State::Failed(_, err) => format!("failed({err})"),
+            State::Done => "done".to_owned(),
+        };
+        f.debug_struct("Op")
+            .field("op", &std::any::type_name::<T>())
+            .field("state", &state)
+            .finish()
+    }
+}

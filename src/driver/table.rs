@@ -1,0 +1,677 @@
+//! The table of in-flight operations: the op lifecycle as a pure state
+//! machine, with no ring attached, so that it can be driven by synthetic
+//! CQEs in tests.
+//!
+//! Every entry owns the operation's kernel-visible memory (its `Box<dyn
+//! InFlight>`) from the moment its SQE is pushed until the CQE that ends it
+//! (the one without `IORING_CQE_F_MORE`) has been seen. Nothing in this file
+//! ever frees an op the kernel may still use:
+//!
+//! ```text
+//!                 insert
+//!                   |
+//!        +----------+-----------+
+//!        v                      v
+//!     Waiting  --final CQE-->  Completed --poll--> (removed, op handed to the future)
+//!        |                      |
+//!      orphan                 orphan --> (removed, late result disposed)
+//!        v
+//!     Orphaned --final CQE--> (removed, late result disposed)
+//!
+//!     Streaming (multishot): CQEs queue; the final one marks it ended;
+//!     orphan before the end -> Orphaned, after the end -> removed.
+//! ```
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::io;
+use std::task::{Poll, Waker};
+
+use slab::Slab;
+
+use super::user_data::OpId;
+
+/// What a CQE carries for its op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    /// The raw result: a count or a new fd when non-negative, `-errno` when
+    /// negative.
+    pub(crate) result: i32,
+    /// The CQE flags (`IORING_CQE_F_*`).
+    pub(crate) flags: u32,
+}
+
+impl Completion {
+    /// More CQEs will follow for the same `user_data`.
+    pub(crate) fn has_more(&self) -> bool {
+        io_uring::cqueue::more(self.flags)
+    }
+
+    /// A `SEND_ZC` notification: the kernel no longer reads the buffer.
+    pub(crate) fn is_notification(&self) -> bool {
+        io_uring::cqueue::notif(self.flags)
+    }
+
+    /// The result as `io::Result`, keeping the kernel's errno.
+    pub(crate) fn to_io_result(self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result.unsigned_abs())
+        }
+    }
+}
+
+/// The driver's view of an operation's owned state.
+///
+/// Implemented once, for every op type, in `op/mod.rs`.
+pub(crate) trait InFlight: Any {
+    /// A completion that no future will ever consume: the op's future was
+    /// dropped first. Release what the result carries (close an fd a late
+    /// accept returned, give back a provided buffer).
+    ///
+    /// Called with the table borrowed: it must not submit operations.
+    fn orphaned(&mut self, completion: Completion);
+
+    /// For handing the owned state back to the typed future.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+
+    /// For multishot streams that read their owned state per item.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+enum Lifecycle {
+    /// A single-shot op the kernel still owns; its future is alive.
+    /// `first` keeps the result CQE of an op that posts a notification
+    /// after it (`SEND_ZC`): the op completes only on the final CQE.
+    Waiting {
+        waker: Option<Waker>,
+        first: Option<Completion>,
+    },
+    /// The final CQE arrived; the future takes it at its next poll.
+    Completed(Completion),
+    /// A multishot op: completions queue until the future takes them;
+    /// `ended` once the CQE without `F_MORE` arrived.
+    Streaming {
+        queue: VecDeque<Completion>,
+        waker: Option<Waker>,
+        ended: bool,
+    },
+    /// The future is gone; the entry lives until the final CQE.
+    Orphaned,
+}
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+    op: Box<dyn InFlight>,
+}
+
+/// What the driver must do after a CQE was recorded.
+pub(crate) enum CqeEffect {
+    /// Nothing (an intermediate CQE of an orphaned or zero-copy op).
+    Nothing,
+    /// Wake the op's future.
+    Wake(Waker),
+    /// The op ended with no future waiting: drop its state (outside any
+    /// borrow of the driver, as dropping it may submit a close).
+    Free(Box<dyn InFlight>),
+    /// The CQE names no live op (a stale generation, a duplicate, a key
+    /// never used): ignored, counted.
+    Stale,
+}
+
+/// What dropping an op's future requires.
+pub(crate) enum Orphan {
+    /// The kernel still owns the op: queue an `ASYNC_CANCEL` for it.
+    Cancel,
+    /// The op had ended: its state is released now (outside any borrow).
+    Free(Box<dyn InFlight>),
+    /// The id names no live op (already released).
+    Gone,
+}
+
+/// What polling a single-shot op yields.
+pub(crate) enum PollSingle {
+    Ready(Completion, Box<dyn InFlight>),
+    Pending,
+    /// The id names no live single-shot op: a bug, reported as an error
+    /// rather than a panic.
+    Gone,
+}
+
+/// The in-flight operations of one ring.
+pub(crate) struct OpTable {
+    slots: Slab<Slot>,
+    next_generation: u32,
+    /// Ops whose final CQE has not arrived yet.
+    in_kernel: usize,
+    stale_cqes: u64,
+}
+
+impl OpTable {
+    pub(crate) fn new() -> OpTable {
+        OpTable {
+            slots: Slab::new(),
+            next_generation: 1,
+            in_kernel: 0,
+            stale_cqes: 0,
+        }
+    }
+
+    fn generation(&mut self) -> u32 {
+        let generation = self.next_generation;
+        // 0 marks reserved user_data values; skip it when wrapping.
+        self.next_generation = self.next_generation.checked_add(1).unwrap_or(1);
+        generation
+    }
+
+    /// Enters an op whose SQE is about to be pushed. `multishot` ops stream
+    /// their completions; `orphaned` ops have no future at all (a close the
+    /// driver issues on its own).
+    /// On failure (2^32 live ops) the op comes back untouched.
+    pub(crate) fn insert<T: InFlight>(
+        &mut self,
+        op: Box<T>,
+        multishot: bool,
+        orphaned: bool,
+    ) -> Result<OpId, (Box<T>, io::Error)> {
+        let generation = self.generation();
+        let entry = self.slots.vacant_entry();
+        let Ok(key) = u32::try_from(entry.key()) else {
+            let err = io::Error::other(
+                "ringloop: more than 4 billion operations in flight; finish some before starting more",
+            );
+            return Err((op, err));
+        };
+        let lifecycle = if orphaned {
+            Lifecycle::Orphaned
+        } else if multishot {
+            Lifecycle::Streaming {
+                queue: VecDeque::new(),
+                waker: None,
+                ended: false,
+            }
+        } else {
+            Lifecycle::Waiting {
+                waker: None,
+                first: None,
+            }
+        };
+        entry.insert(Slot {
+            generation,
+            lifecycle,
+            op,
+        });
+        self.in_kernel += 1;
+        Ok(OpId { key, generation })
+    }
+
+    fn slot_mut(&mut self, id: OpId) -> Option<&mut Slot> {
+        slot_in(&mut self.slots, id)
+    }
+
+    /// Records one CQE.
+    pub(crate) fn complete(&mut self, id: OpId, completion: Completion) -> CqeEffect {
+        let Some(slot) = slot_in(&mut self.slots, id) else {
+            self.stale_cqes += 1;
+            return CqeEffect::Stale;
+        };
+        let is_final = !completion.has_more();
+        match &mut slot.lifecycle {
+            Lifecycle::Waiting { waker, first } => {
+                if !is_final {
+                    if first.is_none() && !completion.is_notification() {
+                        *first = Some(completion);
+                    }
+                    return CqeEffect::Nothing;
+                }
+                let result = match (completion.is_notification(), first.take()) {
+                    (true, Some(first)) => first,
+                    _ => completion,
+                };
+                let waker = waker.take();
+                slot.lifecycle = Lifecycle::Completed(result);
+                self.in_kernel -= 1;
+                waker.map_or(CqeEffect::Nothing, CqeEffect::Wake)
+            }
+            Lifecycle::Streaming {
+                queue,
+                waker,
+                ended,
+            } => {
+                if *ended {
+                    self.stale_cqes += 1;
+                    return CqeEffect::Stale;
+                }
+                if !completion.is_notification() {
+                    queue.push_back(completion);
+                }
+                if is_final {
+                    *ended = true;
+                    self.in_kernel -= 1;
+                }
+                waker.take().map_or(CqeEffect::Nothing, CqeEffect::Wake)
+            }
+            Lifecycle::Orphaned => {
+                if !completion.is_notification() {
+                    slot.op.orphaned(completion);
+                }
+                if !is_final {
+                    return CqeEffect::Nothing;
+                }
+                self.in_kernel -= 1;
+                let slot = self.slots.remove(id.key as usize);
+                CqeEffect::Free(slot.op)
+            }
+            Lifecycle::Completed(_) => {
+                self.stale_cqes += 1;
+                CqeEffect::Stale
+            }
+        }
+    }
+
+    /// Polls a single-shot op: takes its result and state when it has
+    /// completed, or remembers the waker.
+    pub(crate) fn poll_single(&mut self, id: OpId, new_waker: &Waker) -> PollSingle {
+        let Some(slot) = self.slot_mut(id) else {
+            return PollSingle::Gone;
+        };
+        match &mut slot.lifecycle {
+            Lifecycle::Completed(completion) => {
+                let completion = *completion;
+                let slot = self.slots.remove(id.key as usize);
+                PollSingle::Ready(completion, slot.op)
+            }
+            Lifecycle::Waiting { waker, .. } => {
+                store_waker(waker, new_waker);
+                PollSingle::Pending
+            }
+            Lifecycle::Streaming { .. } | Lifecycle::Orphaned => PollSingle::Gone,
+        }
+    }
+
+    /// Polls a multishot op: the next queued completion, `None` once the
+    /// stream ended and is drained.
+    pub(crate) fn poll_stream(&mut self, id: OpId, new_waker: &Waker) -> Poll<Option<Completion>> {
+        let Some(slot) = self.slot_mut(id) else {
+            return Poll::Ready(None);
+        };
+        match &mut slot.lifecycle {
+            Lifecycle::Streaming {
+                queue,
+                waker,
+                ended,
+            } => match queue.pop_front() {
+                Some(completion) => Poll::Ready(Some(completion)),
+                None if *ended => Poll::Ready(None),
+                None => {
+                    store_waker(waker, new_waker);
+                    Poll::Pending
+                }
+            },
+            _ => Poll::Ready(None),
+        }
+    }
+
+    /// The owned state of a live op, for streams that build each item from
+    /// it.
+    pub(crate) fn op_mut(&mut self, id: OpId) -> Option<&mut dyn InFlight> {
+        self.slot_mut(id).map(|slot| &mut *slot.op)
+    }
+
+    /// The op's future was dropped.
+    pub(crate) fn orphan(&mut self, id: OpId) -> Orphan {
+        let Some(slot) = self.slot_mut(id) else {
+            return Orphan::Gone;
+        };
+        match &mut slot.lifecycle {
+            Lifecycle::Waiting { first, .. } => {
+                if let Some(first) = first.take() {
+                    slot.op.orphaned(first);
+                }
+                slot.lifecycle = Lifecycle::Orphaned;
+                Orphan::Cancel
+            }
+            Lifecycle::Completed(completion) => {
+                let completion = *completion;
+                let mut slot = self.slots.remove(id.key as usize);
+                slot.op.orphaned(completion);
+                Orphan::Free(slot.op)
+            }
+            Lifecycle::Streaming { queue, ended, .. } => {
+                let ended = *ended;
+                let queued = std::mem::take(queue);
+                for completion in queued {
+                    slot.op.orphaned(completion);
+                }
+                if ended {
+                    let slot = self.slots.remove(id.key as usize);
+                    Orphan::Free(slot.op)
+                } else {
+                    slot.lifecycle = Lifecycle::Orphaned;
+                    Orphan::Cancel
+                }
+            }
+            Lifecycle::Orphaned => Orphan::Gone,
+        }
+    }
+
+    /// Ops the kernel still owns (their final CQE has not arrived).
+    pub(crate) fn in_kernel(&self) -> usize {
+        self.in_kernel
+    }
+
+    /// Entries of any kind, including completed ones a future has yet to
+    /// take.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// CQEs that named no live op.
+    pub(crate) fn stale_cqes(&self) -> u64 {
+        self.stale_cqes
+    }
+
+    /// The ids of the ops the kernel still owns, for cancelling them all at
+    /// shutdown.
+    pub(crate) fn kernel_owned(&self) -> Vec<OpId> {
+        self.slots
+            .iter()
+            .filter(|(_, slot)| match &slot.lifecycle {
+                Lifecycle::Waiting { .. } | Lifecycle::Orphaned => true,
+                Lifecycle::Streaming { ended, .. } => !ended,
+                Lifecycle::Completed(_) => false,
+            })
+            .map(|(key, slot)| OpId {
+                key: key as u32,
+                generation: slot.generation,
+            })
+            .collect()
+    }
+}
+
+fn slot_in(slots: &mut Slab<Slot>, id: OpId) -> Option<&mut Slot> {
+    slots
+        .get_mut(id.key as usize)
+        .filter(|slot| slot.generation == id.generation)
+}
+
+fn store_waker(slot: &mut Option<Waker>, new_waker: &Waker) {
+    match slot {
+        Some(waker) if waker.will_wake(new_waker) => {}
+        _ => *slot = Some(new_waker.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lifecycle driven by synthetic CQEs: no ring, no kernel.
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    const F_MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
+    const F_NOTIF: u32 = 1 << 3; // IORING_CQE_F_NOTIF
+
+    /// A fake op that records what the table did to it.
+    struct FakeOp {
+        log: Rc<RefCell<Vec<String>>>,
+        name: &'static str,
+    }
+
+    impl InFlight for FakeOp {
+        fn orphaned(&mut self, c: Completion) {
+            self.log
+                .borrow_mut()
+                .push(format!("{} orphaned {}", self.name, c.result));
+        }
+        fn into_any(self: Box<Self>) -> Box<dyn Any> {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    impl Drop for FakeOp {
+        fn drop(&mut self) {
+            self.log.borrow_mut().push(format!("{} dropped", self.name));
+        }
+    }
+
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn fake(log: &Rc<RefCell<Vec<String>>>, name: &'static str) -> Box<FakeOp> {
+        Box::new(FakeOp {
+            log: log.clone(),
+            name,
+        })
+    }
+
+    fn done(result: i32) -> Completion {
+        Completion { result, flags: 0 }
+    }
+
+    #[test]
+    fn single_shot_completes_and_wakes_once() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "a"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(counter.clone());
+        assert!(matches!(table.poll_single(id, &waker), PollSingle::Pending));
+        assert_eq!(table.in_kernel(), 1);
+        match table.complete(id, done(42)) {
+            CqeEffect::Wake(w) => w.wake(),
+            _ => panic!("expected a wake"),
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(table.in_kernel(), 0);
+        match table.poll_single(id, &waker) {
+            PollSingle::Ready(c, op) => {
+                assert_eq!(c.result, 42);
+                drop(op);
+            }
+            _ => panic!("expected ready"),
+        }
+        assert_eq!(table.len(), 0);
+        // A duplicate of the same CQE names no live op.
+        assert!(matches!(table.complete(id, done(42)), CqeEffect::Stale));
+        assert_eq!(*log.borrow(), ["a dropped"]);
+    }
+
+    #[test]
+    fn stale_generation_never_completes_the_new_op() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let old = table.insert(fake(&log, "old"), false, false).unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.complete(old, done(1)), CqeEffect::Nothing));
+        let waker = Waker::from(Arc::new(CountingWaker::default()));
+        let PollSingle::Ready(_, op) = table.poll_single(old, &waker) else {
+            panic!()
+        };
+        drop(op);
+        let new = table.insert(fake(&log, "new"), false, false).unwrap_or_else(|_| panic!("insert"));
+        assert_eq!(old.key, new.key, "the slab reuses the key");
+        assert_ne!(old.generation, new.generation);
+        assert!(matches!(table.complete(old, done(7)), CqeEffect::Stale));
+        assert!(matches!(table.poll_single(new, &waker), PollSingle::Pending));
+        assert_eq!(table.stale_cqes(), 1);
+    }
+
+    #[test]
+    fn orphan_keeps_state_until_the_final_cqe_and_disposes_the_result() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "accept"), false, false).unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.orphan(id), Orphan::Cancel));
+        assert!(log.borrow().is_empty(), "nothing freed while the kernel owns it");
+        assert_eq!(table.in_kernel(), 1);
+        // The op succeeded anyway (an accept returned fd 9): disposed, then freed.
+        let CqeEffect::Free(op) = table.complete(id, done(9)) else {
+            panic!("expected free")
+        };
+        assert_eq!(*log.borrow(), ["accept orphaned 9"]);
+        drop(op);
+        assert_eq!(*log.borrow(), ["accept orphaned 9", "accept dropped"]);
+        assert_eq!(table.in_kernel(), 0);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn orphan_after_completion_disposes_the_untaken_result() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "open"), false, false).unwrap_or_else(|_| panic!("insert"));
+        table.complete(id, done(5));
+        let Orphan::Free(op) = table.orphan(id) else {
+            panic!()
+        };
+        drop(op);
+        assert_eq!(*log.borrow(), ["open orphaned 5", "open dropped"]);
+        assert!(matches!(table.orphan(id), Orphan::Gone));
+    }
+
+    #[test]
+    fn zero_copy_send_completes_on_the_notification_with_the_first_result() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "zc"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let first = Completion {
+            result: 100,
+            flags: F_MORE,
+        };
+        assert!(matches!(table.complete(id, first), CqeEffect::Nothing));
+        assert_eq!(table.in_kernel(), 1, "the buffer is still the kernel's");
+        let notif = Completion {
+            result: 0,
+            flags: F_NOTIF,
+        };
+        table.complete(id, notif);
+        let waker = Waker::from(Arc::new(CountingWaker::default()));
+        let PollSingle::Ready(c, _) = table.poll_single(id, &waker) else {
+            panic!()
+        };
+        assert_eq!(c.result, 100);
+    }
+
+    #[test]
+    fn orphaned_zero_copy_send_is_freed_only_by_the_notification() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "zc"), false, false).unwrap_or_else(|_| panic!("insert"));
+        table.orphan(id);
+        let first = Completion {
+            result: 100,
+            flags: F_MORE,
+        };
+        assert!(matches!(table.complete(id, first), CqeEffect::Nothing));
+        assert_eq!(*log.borrow(), ["zc orphaned 100"]);
+        let notif = Completion {
+            result: 0,
+            flags: F_NOTIF,
+        };
+        assert!(matches!(table.complete(id, notif), CqeEffect::Free(_)));
+    }
+
+    #[test]
+    fn multishot_queues_in_order_until_the_final_cqe() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "multi"), true, false).unwrap_or_else(|_| panic!("insert"));
+        let waker = Waker::from(Arc::new(CountingWaker::default()));
+        assert!(table.poll_stream(id, &waker).is_pending());
+        for fd in 10..13 {
+            table.complete(
+                id,
+                Completion {
+                    result: fd,
+                    flags: F_MORE,
+                },
+            );
+        }
+        table.complete(id, done(-105)); // ENOBUFS ends it
+        assert_eq!(table.in_kernel(), 0);
+        let mut got = Vec::new();
+        while let Poll::Ready(Some(c)) = table.poll_stream(id, &waker) {
+            got.push(c.result);
+        }
+        assert_eq!(got, [10, 11, 12, -105]);
+        assert_eq!(table.poll_stream(id, &waker), Poll::Ready(None));
+        // A CQE after the end is stale.
+        assert!(matches!(table.complete(id, done(1)), CqeEffect::Stale));
+        assert!(matches!(table.orphan(id), Orphan::Free(_)));
+    }
+
+    #[test]
+    fn orphaned_multishot_disposes_queued_and_late_items() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let id = table.insert(fake(&log, "m"), true, false).unwrap_or_else(|_| panic!("insert"));
+        table.complete(
+            id,
+            Completion {
+                result: 20,
+                flags: F_MORE,
+            },
+        );
+        assert!(matches!(table.orphan(id), Orphan::Cancel));
+        table.complete(
+            id,
+            Completion {
+                result: 21,
+                flags: F_MORE,
+            },
+        );
+        let CqeEffect::Free(op) = table.complete(id, done(-125)) else {
+            panic!()
+        };
+        drop(op);
+        assert_eq!(
+            *log.borrow(),
+            [
+                "m orphaned 20",
+                "m orphaned 21",
+                "m orphaned -125",
+                "m dropped"
+            ]
+        );
+    }
+
+    #[test]
+    fn kernel_owned_lists_exactly_the_ops_awaiting_a_final_cqe() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let waiting = table.insert(fake(&log, "w"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let done_op = table.insert(fake(&log, "d"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let orphan = table.insert(fake(&log, "o"), false, true).unwrap_or_else(|_| panic!("insert"));
+        table.complete(done_op, done(0));
+        let mut owned = table.kernel_owned();
+        owned.sort_by_key(|id| id.key);
+        assert_eq!(owned, [waiting, orphan]);
+    }
+
+    #[test]
+    fn unknown_ids_are_stale_not_panics() {
+        let mut table = OpTable::new();
+        let bogus = OpId {
+            key: 12345,
+            generation: 9,
+        };
+        assert!(matches!(table.complete(bogus, done(0)), CqeEffect::Stale));
+        assert!(matches!(table.orphan(bogus), Orphan::Gone));
+        let waker = Waker::from(Arc::new(CountingWaker::default()));
+        assert!(matches!(table.poll_single(bogus, &waker), PollSingle::Gone));
+        assert_eq!(table.poll_stream(bogus, &waker), Poll::Ready(None));
+    }
+}

@@ -1,0 +1,53 @@
+//! ringloop is an async runtime for Linux built on io_uring.
+//!
+//! It is what Python's asyncio is to Python — an event loop, tasks,
+//! cancellation, timers and I/O — but completion-driven: every I/O call is
+//! an io_uring operation that owns its buffer until the kernel is done with
+//! it, and a single-threaded executor resolves futures as completions arrive.
+//!
+//! ```ignore
+//! use ringloop::net::TcpListener;
+//!
+//! fn main() -> std::io::Result<()> {
+//!     ringloop::run(async {
+//!         let listener = TcpListener::bind("127.0.0.1:8080")?;
+//!         loop {
+//!             let (stream, _peer) = listener.accept().await?;
+//!             ringloop::spawn(async move {
+//!                 let mut buf = vec![0u8; 4096];
+//!                 loop {
+//!                     let (res, b) = stream.read(buf).await;
+//!                     let n = match res { Ok(0) | Err(_) => return, Ok(n) => n };
+//!                     let (res, b) = stream.write_all(b.slice(..n)).await;
+//!                     buf = b.into_inner();
+//!                     if res.is_err() { return; }
+//!                 }
+//!             });
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! The layers, from the top: user code and the public APIs ([`net`], [`fs`],
+//! [`time`], [`io`]); the op layer (one file per io_uring operation); the
+//! driver (the ring, the table of in-flight operations, cancellation); and
+//! the executor that ties a tick together. `docs/ARCHITECTURE.md` describes
+//! them and the lifecycle of an operation.
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
+
+pub mod buf;
+mod driver;
+pub mod io;
+mod op;
+pub mod runtime;
+mod sys;
+pub mod time;
+
+pub use runtime::{Builder, JoinError, Runtime, Task, run, spawn, yield_now};

@@ -1,0 +1,72 @@
+//! The op layer: one file per io_uring operation.
+//!
+//! An operation is a struct that owns everything the kernel will read or
+//! write (buffer, sockaddr, path, timespec) and implements [`Operation`]:
+//! how to build its SQE from that owned state, and how to turn its CQE back
+//! into a typed result that hands the owned state back. Adding an opcode is
+//! adding one file here; the driver's generic future (`driver::Op`) does the
+//! rest — submission, waiting, cancel on drop and disposal of late results.
+
+use std::any::Any;
+use std::io;
+
+use io_uring::squeue;
+
+use crate::driver::{Completion, InFlight};
+
+pub(crate) mod close;
+pub(crate) mod nop;
+pub(crate) mod read;
+pub(crate) mod write;
+
+/// An io_uring operation with owned state.
+pub(crate) trait Operation: Sized + 'static {
+    /// What awaiting the operation yields: usually the result together with
+    /// the buffer it owned.
+    type Output;
+
+    /// Multishot operations post many CQEs for one SQE.
+    const MULTISHOT: bool = false;
+
+    /// Builds the SQE. Called exactly once, after `self` has been moved to
+    /// its final place (a heap allocation owned by the driver's op table),
+    /// so pointers into `self` stay valid until the op's final CQE.
+    fn build(&mut self) -> squeue::Entry;
+
+    /// Turns the final CQE into the output. `result` is the CQE's result,
+    /// or the error that kept the op from being submitted at all.
+    fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;
+
+    /// Releases what a result nobody will consume carries: an fd from a late
+    /// accept or open, a provided buffer. Must not submit operations.
+    fn dispose(&mut self, completion: Completion) {
+        let _ = completion;
+    }
+}
+
+impl<T: Operation> InFlight for T {
+    fn orphaned(&mut self, completion: Completion) {
+        self.dispose(completion);
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Closes the fd a successful late result carries (accept, open, socket).
+pub(crate) fn close_returned_fd(completion: Completion) {
+    if completion.result >= 0 {
+        crate::sys::close_fd(completion.result);
+    }
+}
+
+/// The length of a buffer as the kernel's `u32`, clamped: one call moves at
+/// most `u32::MAX` bytes, and a short transfer is a valid result.
+pub(crate) fn io_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,475 @@
+//! The event loop: [`Runtime`], [`Builder`], [`run`], [`spawn`] and
+//! [`Task`].
+//!
+//! One runtime is one thread: a ring, a run queue of local tasks and a timer
+//! queue. A tick polls the ready tasks (up to a budget), then submits every
+//! queued SQE and reaps every CQE with one `io_uring_enter`, blocking in it
+//! only when no task is runnable, until the next completion or the nearest
+//! timer.
+
+pub(crate) mod context;
+mod executor;
+mod task;
+mod waker;
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+pub use crate::driver::setup::{Cause, SetupError};
+use crate::driver::setup::RingConfig;
+use crate::driver::{Driver, Wait};
+use crate::time::TimerQueue;
+use executor::{Executor, MAIN};
+pub use task::{JoinError, Task};
+use waker::{Shared, TaskWaker};
+
+/// Timers due within one such slot wake the loop once.
+const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
+
+/// Tasks polled per tick before the loop goes back to the ring.
+const DEFAULT_TASKS_PER_TICK: usize = 128;
+
+/// Everything one runtime owns; shared (`Rc`) by the `Runtime`, the thread's
+/// context and the futures that need it.
+pub(crate) struct Handle {
+    pub(crate) driver: Rc<Driver>,
+    pub(crate) executor: Executor,
+    pub(crate) timers: RefCell<TimerQueue>,
+    pub(crate) shared: Arc<Shared>,
+    main: Arc<TaskWaker>,
+    main_waker: Waker,
+    tasks_per_tick: usize,
+    in_block_on: Cell<bool>,
+    /// Origin of the timer grid.
+    epoch: Instant,
+}
+
+impl Handle {
+    pub(crate) fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (handle, output) = Task::new();
+        let waker = self
+            .executor
+            .spawn(Box::pin(task::run_task(future, output)), &self.shared);
+        handle.set_task_waker(waker);
+        handle
+    }
+
+    /// One tick: run ready tasks, then one pass through the kernel, then
+    /// fire due timers.
+    fn tick(&self) {
+        self.executor.run_ready(self.tasks_per_tick);
+        self.drain_remote();
+        let wait = if self.executor.has_ready() || self.shared.has_remote() {
+            Wait::No
+        } else {
+            match self.timers.borrow().next_deadline() {
+                None => Wait::Park(None),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if deadline <= now {
+                        Wait::No
+                    } else {
+                        Wait::Park(Some(self.timer_grid(deadline) - now))
+                    }
+                }
+            }
+        };
+        if let Err(err) = self.driver.turn(wait) {
+            // Only a broken ring gets here (EBADF, EFAULT): no way to go on.
+            panic!("ringloop: io_uring_enter failed: {err}");
+        }
+        self.fire_timers();
+        self.drain_remote();
+    }
+
+    /// Rounds a deadline up to the runtime's 1 ms timer grid, so that
+    /// timers due within the same millisecond wake the loop once. Rounding
+    /// up means a timer never fires early; it may fire up to 1 ms late.
+    fn timer_grid(&self, deadline: Instant) -> Instant {
+        let since = deadline.saturating_duration_since(self.epoch);
+        let ms = since.as_nanos().div_ceil(TIMER_GRANULARITY.as_nanos());
+        let grid = u32::try_from(ms)
+            .ok()
+            .and_then(|ms| self.epoch.checked_add(TIMER_GRANULARITY * ms));
+        grid.unwrap_or(deadline).max(deadline)
+    }
+
+    fn drain_remote(&self) {
+        self.shared.drain(|id| self.executor.schedule(id));
+    }
+
+    fn fire_timers(&self) {
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(waker) => waker.wake(),
+                None => break,
+            }
+        }
+    }
+}
+
+/// A ringloop runtime: an io_uring instance, a local executor and timers.
+///
+/// Most programs call [`run`] instead. Build one explicitly to choose the
+/// ring size, to handle a refused io_uring as an error, or to drive several
+/// futures one after the other on the same loop.
+///
+/// ```
+/// let rt = ringloop::Runtime::builder().entries(64).build()?;
+/// let answer = rt.block_on(async { 42 });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Dropping the runtime drops every task still alive, cancels every
+/// operation still in the kernel and waits until the kernel has returned
+/// each of them before it frees their buffers and closes the ring.
+pub struct Runtime {
+    handle: Rc<Handle>,
+}
+
+impl Runtime {
+    /// A runtime with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// When io_uring cannot be set up: the error's inner
+    /// [`SetupError`] keeps the errno and says the cause (disabled by
+    /// `kernel.io_uring_disabled`, refused by seccomp, kernel too old,
+    /// memory limit) and the fix.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder to configure the runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` to completion on this thread, driving every task
+    /// spawned on this runtime meanwhile, and returns its output.
+    ///
+    /// Tasks still alive when it returns stay on the runtime: they run
+    /// again at the next `block_on` and are dropped with the runtime.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a `block_on` of the same runtime (a task cannot
+    /// block the loop it runs on: await the future instead), or if the ring
+    /// fails in a way that leaves no way to go on (never seen in practice).
+    /// A panic of `future` itself propagates.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let handle = &self.handle;
+        assert!(
+            !handle.in_block_on.replace(true),
+            "ringloop: Runtime::block_on called from inside the same runtime; await the future instead"
+        );
+        struct Leave<'a>(&'a Cell<bool>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _leave = Leave(&handle.in_block_on);
+        let _context = context::enter(handle.clone());
+
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(&handle.main_waker);
+        handle.executor.schedule(MAIN);
+        loop {
+            if handle.executor.take_main_ready() {
+                handle
+                    .main
+                    .scheduled
+                    .store(false, std::sync::atomic::Ordering::Release);
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            }
+            handle.tick();
+        }
+    }
+
+    /// Spawns a task onto this runtime from outside it; it starts running at
+    /// the next [`block_on`](Self::block_on).
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        metrics_of(&self.handle)
+    }
+}
+
+fn metrics_of(handle: &Handle) -> RuntimeMetrics {
+    let stats = handle.driver.stats();
+    let features = handle.driver.features();
+    RuntimeMetrics {
+        sqes_submitted: stats.sqes.get(),
+        enter_calls: stats.enters.get(),
+        cqes_reaped: stats.cqes.get(),
+        sq_full_events: stats.sq_full.get(),
+        cq_overflow_events: stats.cq_overflow.get(),
+        cancels_issued: stats.cancels.get(),
+        stale_cqes: handle.driver.stale_cqes(),
+        ops_in_flight: handle.driver.in_flight(),
+        tasks: handle.executor.len(),
+        task_polls: handle.executor.polls(),
+        timers: handle.timers.borrow().len(),
+        sq_entries: features.sq_entries,
+        cq_entries: features.cq_entries,
+        defer_taskrun: features.defer_taskrun,
+    }
+}
+
+/// The counters of the runtime running on this thread, `None` outside one.
+///
+/// ```
+/// ringloop::run(async {
+///     let m = ringloop::runtime::metrics().unwrap();
+///     assert_eq!(m.ops_in_flight, 0);
+/// });
+/// ```
+pub fn metrics() -> Option<RuntimeMetrics> {
+    context::with_current(|handle| metrics_of(handle))
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _context = context::enter(self.handle.clone());
+        // Dropping the tasks drops their op futures, which queues a cancel
+        // for each op they had in the kernel.
+        self.handle.executor.drop_all();
+        self.handle.driver.shutdown();
+        // Anything spawned by drops during shutdown.
+        self.handle.executor.drop_all();
+        self.handle.timers.borrow_mut().clear();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// Counters of one runtime, from [`Runtime::metrics`] or [`metrics`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeMetrics {
+    /// SQEs pushed (operations, cancels, internal reads).
+    pub sqes_submitted: u64,
+    /// `io_uring_enter` calls.
+    pub enter_calls: u64,
+    /// CQEs reaped.
+    pub cqes_reaped: u64,
+    /// Times the submission queue was full when an SQE was pushed.
+    pub sq_full_events: u64,
+    /// Times the kernel reported a completion-queue overflow (no completion
+    /// is lost: they are flushed).
+    pub cq_overflow_events: u64,
+    /// `ASYNC_CANCEL` requests issued (futures dropped before completion,
+    /// shutdown).
+    pub cancels_issued: u64,
+    /// CQEs that named no live operation (ignored).
+    pub stale_cqes: u64,
+    /// Operations whose final CQE has not arrived.
+    pub ops_in_flight: usize,
+    /// Live tasks.
+    pub tasks: usize,
+    /// Task polls so far.
+    pub task_polls: u64,
+    /// Registered timers.
+    pub timers: usize,
+    /// Submission queue size.
+    pub sq_entries: u32,
+    /// Completion queue size.
+    pub cq_entries: u32,
+    /// Whether the ring runs with `IORING_SETUP_DEFER_TASKRUN`.
+    pub defer_taskrun: bool,
+}
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// let rt = ringloop::Runtime::builder()
+///     .entries(256)
+///     .cq_entries(1024)
+///     .build()?;
+/// # drop(rt);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    entries: u32,
+    cq_entries: Option<u32>,
+    sqpoll_idle: Option<Duration>,
+    tasks_per_tick: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: 256 SQ entries, the kernel's default CQ size (twice the
+    /// SQ), no SQPOLL.
+    pub fn new() -> Builder {
+        Builder {
+            entries: 256,
+            cq_entries: None,
+            sqpoll_idle: None,
+            tasks_per_tick: DEFAULT_TASKS_PER_TICK,
+        }
+    }
+
+    /// Submission queue size (rounded up to a power of two; clamped to the
+    /// kernel's maximum). More SQEs than this per tick are fine: they are
+    /// submitted in several batches.
+    pub fn entries(&mut self, entries: u32) -> &mut Builder {
+        self.entries = entries;
+        self
+    }
+
+    /// Completion queue size. Completions beyond it are not lost (the
+    /// kernel keeps them until the loop reaps), only slower.
+    pub fn cq_entries(&mut self, entries: u32) -> &mut Builder {
+        self.cq_entries = Some(entries);
+        self
+    }
+
+    /// Lets a kernel thread poll the submission queue, idling after `idle`
+    /// without work. Costs a CPU; saves the submit syscall under load.
+    pub fn sqpoll(&mut self, idle: Duration) -> &mut Builder {
+        self.sqpoll_idle = Some(idle);
+        self
+    }
+
+    /// Tasks polled per tick before I/O is reaped again (default 128; at
+    /// least 1).
+    pub fn tasks_per_tick(&mut self, tasks: usize) -> &mut Builder {
+        self.tasks_per_tick = tasks.max(1);
+        self
+    }
+
+    /// Creates the runtime.
+    ///
+    /// # Errors
+    ///
+    /// When io_uring cannot be set up (see [`Runtime::new`]), or the
+    /// eventfd used for cross-thread wakes cannot be created.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let eventfd = Arc::new(crate::sys::eventfd()?);
+        let config = RingConfig {
+            entries: self.entries,
+            cq_entries: self.cq_entries,
+            sqpoll_idle: self
+                .sqpoll_idle
+                .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        };
+        let driver = Rc::new(Driver::new(&config, eventfd.clone())?);
+        let shared = Arc::new(Shared::new(eventfd));
+        let main = Arc::new(TaskWaker::new(MAIN, shared.clone()));
+        let main_waker = Waker::from(main.clone());
+        Ok(Runtime {
+            handle: Rc::new(Handle {
+                driver,
+                executor: Executor::default(),
+                timers: RefCell::new(TimerQueue::default()),
+                shared,
+                main,
+                main_waker,
+                tasks_per_tick: self.tasks_per_tick,
+                in_block_on: Cell::new(false),
+                epoch: Instant::now(),
+            }),
+        })
+    }
+}
+
+/// Runs `future` on a new runtime and returns its output, like asyncio's
+/// `asyncio.run`. Tasks still running when it returns are cancelled.
+///
+/// ```
+/// let n = ringloop::run(async { 1 + 1 });
+/// assert_eq!(n, 2);
+/// ```
+///
+/// # Panics
+///
+/// If io_uring cannot be set up; the message names the cause and the fix.
+/// Use [`Runtime::new`] to handle that as an error instead.
+pub fn run<F: Future>(future: F) -> F::Output {
+    match Runtime::new() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// Spawns a task on the runtime running on this thread. The future may be
+/// `!Send`; it runs on this thread only.
+///
+/// Outside a runtime nothing is spawned and awaiting the returned task
+/// yields an error that says so.
+///
+/// ```
+/// ringloop::run(async {
+///     let a = ringloop::spawn(async { 1 });
+///     let b = ringloop::spawn(async { 2 });
+///     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match context::handle() {
+        Some(handle) => handle.spawn(future),
+        None => Task::failed(JoinError::no_runtime()),
+    }
+}
+
+/// Lets other tasks (and I/O completions) run before this task continues,
+/// like `await asyncio.sleep(0)`.
+///
+/// ```
+/// ringloop::run(async {
+///     ringloop::yield_now().await;
+/// });
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}

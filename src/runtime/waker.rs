@@ -1,0 +1,105 @@
+//! Wakers: `Send + Sync`, so any thread may wake a task.
+//!
+//! A wake on the runtime's own thread pushes the task straight onto the local
+//! run queue. A wake from another thread goes through `Shared`: the task id
+//! is queued under a mutex and, if no notification is pending yet, the
+//! runtime's eventfd is written. The driver always has a read of that eventfd
+//! in flight, so the write completes it and a loop parked in
+//! `io_uring_enter` wakes up.
+//!
+//! No wake is lost: a waker pushes before it sets `notified`; the loop clears
+//! `notified` before it drains. So either the loop's drain sees the id, or
+//! the waker sees `notified == false` and writes the eventfd, which ends the
+//! loop's next park.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Wake;
+
+use super::context;
+
+/// The part of a runtime other threads can reach.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    remote: Mutex<Vec<u64>>,
+    notified: AtomicBool,
+    eventfd: Arc<OwnedFd>,
+}
+
+impl Shared {
+    pub(crate) fn new(eventfd: Arc<OwnedFd>) -> Shared {
+        Shared {
+            remote: Mutex::new(Vec::new()),
+            notified: AtomicBool::new(false),
+            eventfd,
+        }
+    }
+
+    fn schedule_remote(&self, task: u64) {
+        self.remote
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task);
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            crate::sys::eventfd_write(&self.eventfd);
+        }
+    }
+
+    /// Whether another thread woke a task that `drain` has not collected.
+    pub(crate) fn has_remote(&self) -> bool {
+        self.notified.load(Ordering::Acquire)
+    }
+
+    /// Collects the ids other threads woke.
+    pub(crate) fn drain(&self, mut each: impl FnMut(u64)) {
+        if !self.notified.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let woken = std::mem::take(&mut *self.remote.lock().unwrap_or_else(PoisonError::into_inner));
+        woken.into_iter().for_each(&mut each);
+    }
+}
+
+/// The waker of one task (or of the future `block_on` drives).
+#[derive(Debug)]
+pub(crate) struct TaskWaker {
+    pub(crate) id: u64,
+    /// Set while the task sits in a run queue: later wakes are no-ops until
+    /// the executor polls it again.
+    pub(crate) scheduled: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl TaskWaker {
+    pub(crate) fn new(id: u64, shared: Arc<Shared>) -> TaskWaker {
+        TaskWaker {
+            id,
+            scheduled: AtomicBool::new(true),
+            shared,
+        }
+    }
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let local = context::with_current(|handle| {
+            if Arc::ptr_eq(&handle.shared, &self.shared) {
+                handle.executor.schedule(self.id);
+                true
+            } else {
+                false
+            }
+        });
+        if local != Some(true) {
+            self.shared.schedule_remote(self.id);
+        }
+    }
+}
