@@ -5,7 +5,7 @@
 //! an io_uring operation that owns its buffer until the kernel is done with
 //! it, and a single-threaded executor resolves futures as completions arrive.
 //!
-//! ```ignore
+//! ```no_run
 //! use ringloop::net::TcpListener;
 //!
 //! fn main() -> std::io::Result<()> {
@@ -44,9 +44,12 @@
 
 pub mod buf;
 mod driver;
+pub mod fs;
 pub mod io;
+pub mod net;
 mod op;
 pub mod runtime;
+pub mod signal;
 mod sys;
 pub mod time;
 

@@ -159,10 +159,7 @@ impl Driver {
         // The op is at its final heap address: pointers the SQE takes into
         // it stay valid while the table owns the box.
         let sqe = op.build();
-        let id = self
-            .table
-            .borrow_mut()
-            .insert(op, T::MULTISHOT, detached)?;
+        let id = self.table.borrow_mut().insert(op, T::MULTISHOT, detached)?;
         self.push(sqe.user_data(id.to_user_data()));
         Ok(id)
     }
@@ -407,7 +404,9 @@ impl Driver {
                 }
                 last_cancel = Some(Instant::now());
             }
-            if self.turn(Wait::Park(Some(Duration::from_millis(20)))).is_err()
+            if self
+                .turn(Wait::Park(Some(Duration::from_millis(20))))
+                .is_err()
                 || started.elapsed() > SHUTDOWN_GRACE
             {
                 // The kernel did not give everything back. Freeing the rest

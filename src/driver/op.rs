@@ -19,7 +19,10 @@ pub(crate) struct Op<T: Operation> {
 }
 
 enum State<T> {
-    Submitted { id: OpId, driver: Rc<Driver> },
+    Submitted {
+        id: OpId,
+        driver: Rc<Driver>,
+    },
     /// The op never reached the kernel; the error is its result.
     Failed(T, io::Error),
     Done,

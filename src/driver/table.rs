@@ -466,7 +466,9 @@ mod tests {
     fn single_shot_completes_and_wakes_once() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "a"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "a"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         let counter = Arc::new(CountingWaker::default());
         let waker = Waker::from(counter.clone());
         assert!(matches!(table.poll_single(id, &waker), PollSingle::Pending));
@@ -494,18 +496,25 @@ mod tests {
     fn stale_generation_never_completes_the_new_op() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let old = table.insert(fake(&log, "old"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let old = table
+            .insert(fake(&log, "old"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         assert!(matches!(table.complete(old, done(1)), CqeEffect::Nothing));
         let waker = Waker::from(Arc::new(CountingWaker::default()));
         let PollSingle::Ready(_, op) = table.poll_single(old, &waker) else {
             panic!()
         };
         drop(op);
-        let new = table.insert(fake(&log, "new"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let new = table
+            .insert(fake(&log, "new"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         assert_eq!(old.key, new.key, "the slab reuses the key");
         assert_ne!(old.generation, new.generation);
         assert!(matches!(table.complete(old, done(7)), CqeEffect::Stale));
-        assert!(matches!(table.poll_single(new, &waker), PollSingle::Pending));
+        assert!(matches!(
+            table.poll_single(new, &waker),
+            PollSingle::Pending
+        ));
         assert_eq!(table.stale_cqes(), 1);
     }
 
@@ -513,9 +522,14 @@ mod tests {
     fn orphan_keeps_state_until_the_final_cqe_and_disposes_the_result() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "accept"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "accept"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         assert!(matches!(table.orphan(id), Orphan::Cancel));
-        assert!(log.borrow().is_empty(), "nothing freed while the kernel owns it");
+        assert!(
+            log.borrow().is_empty(),
+            "nothing freed while the kernel owns it"
+        );
         assert_eq!(table.in_kernel(), 1);
         // The op succeeded anyway (an accept returned fd 9): disposed, then freed.
         let CqeEffect::Free(op) = table.complete(id, done(9)) else {
@@ -532,7 +546,9 @@ mod tests {
     fn orphan_after_completion_disposes_the_untaken_result() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "open"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "open"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         table.complete(id, done(5));
         let Orphan::Free(op) = table.orphan(id) else {
             panic!()
@@ -546,7 +562,9 @@ mod tests {
     fn zero_copy_send_completes_on_the_notification_with_the_first_result() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "zc"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "zc"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         let first = Completion {
             result: 100,
             flags: F_MORE,
@@ -569,7 +587,9 @@ mod tests {
     fn orphaned_zero_copy_send_is_freed_only_by_the_notification() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "zc"), false, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "zc"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
         table.orphan(id);
         let first = Completion {
             result: 100,
@@ -588,7 +608,9 @@ mod tests {
     fn multishot_queues_in_order_until_the_final_cqe() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "multi"), true, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "multi"), true, false)
+            .unwrap_or_else(|_| panic!("insert"));
         let waker = Waker::from(Arc::new(CountingWaker::default()));
         assert!(table.poll_stream(id, &waker).is_pending());
         for fd in 10..13 {
@@ -617,7 +639,9 @@ mod tests {
     fn orphaned_multishot_disposes_queued_and_late_items() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let id = table.insert(fake(&log, "m"), true, false).unwrap_or_else(|_| panic!("insert"));
+        let id = table
+            .insert(fake(&log, "m"), true, false)
+            .unwrap_or_else(|_| panic!("insert"));
         table.complete(
             id,
             Completion {
@@ -652,9 +676,15 @@ mod tests {
     fn kernel_owned_lists_exactly_the_ops_awaiting_a_final_cqe() {
         let log = Rc::default();
         let mut table = OpTable::new();
-        let waiting = table.insert(fake(&log, "w"), false, false).unwrap_or_else(|_| panic!("insert"));
-        let done_op = table.insert(fake(&log, "d"), false, false).unwrap_or_else(|_| panic!("insert"));
-        let orphan = table.insert(fake(&log, "o"), false, true).unwrap_or_else(|_| panic!("insert"));
+        let waiting = table
+            .insert(fake(&log, "w"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
+        let done_op = table
+            .insert(fake(&log, "d"), false, false)
+            .unwrap_or_else(|_| panic!("insert"));
+        let orphan = table
+            .insert(fake(&log, "o"), false, true)
+            .unwrap_or_else(|_| panic!("insert"));
         table.complete(done_op, done(0));
         let mut owned = table.kernel_owned();
         owned.sort_by_key(|id| id.key);

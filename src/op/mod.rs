@@ -14,9 +14,22 @@ use io_uring::squeue;
 
 use crate::driver::{Completion, InFlight};
 
+pub(crate) mod accept;
 pub(crate) mod close;
+pub(crate) mod connect;
+pub(crate) mod fsync;
+pub(crate) mod mkdir;
 pub(crate) mod nop;
+pub(crate) mod open;
 pub(crate) mod read;
+pub(crate) mod recv;
+pub(crate) mod recv_msg;
+pub(crate) mod rename;
+pub(crate) mod send;
+pub(crate) mod send_msg;
+pub(crate) mod shutdown;
+pub(crate) mod statx;
+pub(crate) mod unlink;
 pub(crate) mod write;
 
 /// An io_uring operation with owned state.

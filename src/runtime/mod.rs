@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-pub use crate::driver::setup::{Cause, SetupError};
 use crate::driver::setup::RingConfig;
+pub use crate::driver::setup::{Cause, SetupError};
 use crate::driver::{Driver, Wait};
 use crate::time::TimerQueue;
 use executor::{Executor, MAIN};
@@ -43,6 +43,7 @@ pub(crate) struct Handle {
     pub(crate) executor: Executor,
     pub(crate) timers: RefCell<TimerQueue>,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) signals: RefCell<crate::signal::Registry>,
     main: Arc<TaskWaker>,
     main_waker: Waker,
     tasks_per_tick: usize,
@@ -399,6 +400,7 @@ impl Builder {
                 executor: Executor::default(),
                 timers: RefCell::new(TimerQueue::default()),
                 shared,
+                signals: RefCell::default(),
                 main,
                 main_waker,
                 tasks_per_tick: self.tasks_per_tick,

@@ -272,7 +272,9 @@ impl fmt::Display for JoinError {
                 "task was not spawned: no ringloop runtime is running on this thread; \
                  call spawn from inside ringloop::run or Runtime::block_on",
             ),
-            Repr::AlreadyTaken => f.write_str("the task's output was already taken by an earlier poll"),
+            Repr::AlreadyTaken => {
+                f.write_str("the task's output was already taken by an earlier poll")
+            }
         }
     }
 }

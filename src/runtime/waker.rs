@@ -56,7 +56,8 @@ impl Shared {
         if !self.notified.swap(false, Ordering::AcqRel) {
             return;
         }
-        let woken = std::mem::take(&mut *self.remote.lock().unwrap_or_else(PoisonError::into_inner));
+        let woken =
+            std::mem::take(&mut *self.remote.lock().unwrap_or_else(PoisonError::into_inner));
         woken.into_iter().for_each(&mut each);
     }
 }

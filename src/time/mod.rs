@@ -55,7 +55,9 @@ impl TimerQueue {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.timers.first_key_value().map(|((deadline, _), _)| *deadline)
+        self.timers
+            .first_key_value()
+            .map(|((deadline, _), _)| *deadline)
     }
 
     /// Removes and returns the waker of the earliest timer due at `now`.

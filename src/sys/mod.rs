@@ -12,8 +12,9 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// A new fd the kernel just returned, which nothing else owns.
-fn owned(fd: libc::c_int) -> OwnedFd {
+/// A new fd the kernel just returned (by a syscall here, or in a CQE), which
+/// nothing else owns. Only for such fds.
+pub(crate) fn owned(fd: libc::c_int) -> OwnedFd {
     // SAFETY: `fd` was just returned by a successful syscall that creates a
     // descriptor; no other owner exists.
     unsafe { OwnedFd::from_raw_fd(fd) }
@@ -45,4 +46,30 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Closes a descriptor a late operation result returned to nobody.
 pub(crate) fn close_fd(fd: RawFd) {
     drop(owned(fd));
+}
+
+pub(crate) mod socket;
+
+/// Blocks `signo` in this thread (threads spawned afterwards inherit the
+/// mask) and returns a non-blocking signalfd that receives it.
+pub(crate) fn signalfd(signo: libc::c_int) -> io::Result<OwnedFd> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initializes the set it is given; sigaddset then
+    // works on that initialized set (EINVAL for a bad number is reported).
+    let set = unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        cvt(libc::sigaddset(set.as_mut_ptr(), signo))?;
+        set.assume_init()
+    };
+    // SAFETY: `set` is a valid, initialized signal set; the old mask is not
+    // wanted (null).
+    let rc =
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: a new signalfd (-1) for a valid set.
+    let fd =
+        cvt(unsafe { libc::signalfd(-1, &raw const set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
+    Ok(owned(fd))
 }

@@ -1,0 +1,105 @@
+//! The echo server's accept loop and connection handler, shared by the
+//! example binary and the integration tests (which drive this very code).
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringloop::net::{TcpListener, TcpStream};
+
+/// How long to pause accepting when out of file descriptors: long enough
+/// not to spin, short enough to resume quickly once connections close.
+pub const EMFILE_BACKOFF: Duration = Duration::from_millis(20);
+
+/// What the server has done so far.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub connections: Cell<u64>,
+    /// Connections currently open.
+    pub active: Cell<u64>,
+    /// Bytes echoed back.
+    pub bytes: Cell<u64>,
+    /// Connections that ended with an error (reset, broken pipe).
+    pub errors: Cell<u64>,
+    /// Times accept failed for lack of file descriptors.
+    pub fd_exhaustion: Cell<u64>,
+}
+
+/// Accepts connections forever, one task each.
+pub async fn serve(listener: TcpListener, stats: Rc<Stats>, buf_size: usize) -> io::Result<()> {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                stats.connections.set(stats.connections.get() + 1);
+                stats.active.set(stats.active.get() + 1);
+                let stats = stats.clone();
+                // Detached: the task ends with its connection.
+                drop(ringloop::spawn(async move {
+                    if echo(&stream, &stats, buf_size).await.is_err() {
+                        stats.errors.set(stats.errors.get() + 1);
+                    }
+                    stats.active.set(stats.active.get() - 1);
+                }));
+            }
+            Err(err) if is_fd_exhaustion(&err) => {
+                // Out of fds: the pending connection waits in the backlog.
+                // Pause instead of retrying at once (which would spin).
+                stats.fd_exhaustion.set(stats.fd_exhaustion.get() + 1);
+                ringloop::time::sleep(EMFILE_BACKOFF).await;
+            }
+            // A connection reset while queued, or a transient error: only
+            // that connection is lost.
+            Err(err) if is_per_connection(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+fn is_fd_exhaustion(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)
+    )
+}
+
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || matches!(
+        err.raw_os_error(),
+        Some(libc_errno::EPROTO | libc_errno::EPERM)
+    )
+}
+
+/// The errno values this file needs (the example has no libc dependency).
+mod libc_errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOMEM: i32 = 12;
+    pub const ENFILE: i32 = 23;
+    pub const EMFILE: i32 = 24;
+    pub const EPROTO: i32 = 71;
+    pub const ENOBUFS: i32 = 105;
+}
+
+/// Echoes everything until the peer shuts its side down.
+pub async fn echo(stream: &TcpStream, stats: &Stats, buf_size: usize) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(buf_size);
+    loop {
+        let (result, read_buf) = stream.read(buf).await;
+        let n = result?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (result, written) = stream.write_all(read_buf).await;
+        result?;
+        stats.bytes.set(stats.bytes.get() + n as u64);
+        buf = written;
+        buf.clear();
+    }
+}

@@ -1,0 +1,66 @@
+//! The I/O every stream socket shares (TCP and Unix streams, their split
+//! halves): written once here, exposed by the public types.
+
+use std::io;
+use std::net::Shutdown as How;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::Op;
+use crate::io::SharedFd;
+use crate::op::read::{CURRENT_POSITION, Readv};
+use crate::op::recv::Recv;
+use crate::op::send::Send;
+use crate::op::shutdown::Shutdown;
+use crate::op::write::Writev;
+use crate::runtime::context;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Socket {
+    pub(crate) fd: SharedFd,
+}
+
+impl Socket {
+    pub(crate) fn new(fd: OwnedFd) -> Socket {
+        Socket {
+            fd: SharedFd::new(fd),
+        }
+    }
+
+    pub(crate) fn borrow_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: `SharedFd` keeps the fd open for as long as `self` lives,
+        // which bounds the borrow.
+        unsafe { BorrowedFd::borrow_raw(self.fd.raw()) }
+    }
+
+    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::submit(Recv::new(self.fd.clone(), buf)).await
+    }
+
+    pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::submit(Send::new(self.fd.clone(), buf)).await
+    }
+
+    pub(crate) async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        Op::submit(Readv::new(self.fd.clone(), bufs, CURRENT_POSITION)).await
+    }
+
+    pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        Op::submit(Writev::new(self.fd.clone(), bufs, CURRENT_POSITION)).await
+    }
+
+    pub(crate) async fn shutdown(&self, how: How) -> io::Result<()> {
+        Op::submit(Shutdown::new(self.fd.clone(), how)).await
+    }
+
+    /// Shuts the write side down without waiting (a dropped write half).
+    pub(crate) fn shutdown_write_detached(&self) {
+        if let Some(driver) = context::driver() {
+            let _ = driver.submit_detached(Shutdown::new(self.fd.clone(), How::Write));
+        }
+    }
+
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        crate::sys::socket::take_error(self.borrow_fd())
+    }
+}

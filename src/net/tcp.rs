@@ -1,0 +1,511 @@
+//! TCP: `TcpListener`, `TcpStream`, and `TcpSocket` to set options before
+//! binding or connecting.
+
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::socket::Socket;
+use super::split::{OwnedReadHalf, OwnedWriteHalf};
+use super::{each_addr, resolve};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::Op;
+use crate::io::{AsyncReadOwned, AsyncWriteOwned};
+use crate::op::accept::Accept;
+use crate::op::connect::Connect;
+use crate::sys::socket::{self as sys, SockAddr};
+
+/// The listen backlog of [`TcpListener::bind`]; the kernel caps it at
+/// `net.core.somaxconn`.
+const DEFAULT_BACKLOG: i32 = 1024;
+
+/// A TCP socket that is not yet listening or connected: set options, then
+/// [`listen`](TcpSocket::listen) or [`connect`](TcpSocket::connect).
+///
+/// ```
+/// use ringloop::net::TcpSocket;
+/// ringloop::run(async {
+///     let socket = TcpSocket::new_v4()?;
+///     socket.set_reuseaddr(true)?;
+///     socket.set_reuseport(true)?;
+///     socket.bind("127.0.0.1:0".parse().unwrap())?;
+///     let listener = socket.listen(128)?;
+///     println!("listening on {}", listener.local_addr()?);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpSocket {
+    fd: OwnedFd,
+}
+
+impl TcpSocket {
+    /// A new IPv4 TCP socket.
+    ///
+    /// # Errors
+    ///
+    /// When the process is out of file descriptors.
+    pub fn new_v4() -> io::Result<TcpSocket> {
+        Self::new(libc::AF_INET)
+    }
+
+    /// A new IPv6 TCP socket.
+    ///
+    /// # Errors
+    ///
+    /// When the process is out of file descriptors, or IPv6 is unavailable.
+    pub fn new_v6() -> io::Result<TcpSocket> {
+        Self::new(libc::AF_INET6)
+    }
+
+    fn new(domain: libc::c_int) -> io::Result<TcpSocket> {
+        Ok(TcpSocket {
+            fd: sys::socket(domain, libc::SOCK_STREAM)?,
+        })
+    }
+
+    fn for_addr(addr: &SocketAddr) -> io::Result<TcpSocket> {
+        Self::new(sys::domain_of(addr))
+    }
+
+    /// `SO_REUSEADDR`: rebind a port whose old connections are in TIME_WAIT.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `setsockopt`.
+    pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
+        sys::set_int_option(
+            self.fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            on.into(),
+        )
+    }
+
+    /// `SO_REUSEPORT`: several sockets (one per core, thread-per-core) bind
+    /// the same port and the kernel spreads connections among them.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `setsockopt`.
+    pub fn set_reuseport(&self, on: bool) -> io::Result<()> {
+        sys::set_int_option(
+            self.fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEPORT,
+            on.into(),
+        )
+    }
+
+    /// `SO_RCVBUF`: the receive buffer size (the kernel doubles it).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `setsockopt`; a size beyond `i32::MAX` is
+    /// `InvalidInput`.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        sys::set_int_option(
+            self.fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            buffer_size(size)?,
+        )
+    }
+
+    /// `SO_SNDBUF`: the send buffer size (the kernel doubles it).
+    ///
+    /// # Errors
+    ///
+    /// As for [`set_recv_buffer_size`](Self::set_recv_buffer_size).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        sys::set_int_option(
+            self.fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            buffer_size(size)?,
+        )
+    }
+
+    /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `setsockopt`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        sys::set_int_option(
+            self.fd.as_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            on.into(),
+        )
+    }
+
+    /// Binds to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` when another socket holds the address; `AddrNotAvailable`
+    /// for an address not on this host.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        sys::bind(self.fd.as_fd(), &SockAddr::from_inet(addr))
+    }
+
+    /// Starts listening with room for `backlog` pending connections.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `listen`.
+    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        sys::listen(self.fd.as_fd(), backlog)?;
+        Ok(TcpListener {
+            socket: Socket::new(self.fd),
+        })
+    }
+
+    /// Connects to `addr` (an `IORING_OP_CONNECT`).
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when nothing listens there; `TimedOut`,
+    /// `HostUnreachable` and so on from the network.
+    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(self.fd);
+        Op::submit(Connect::new(socket.fd.clone(), SockAddr::from_inet(addr))).await?;
+        Ok(TcpStream { socket })
+    }
+}
+
+fn buffer_size(size: usize) -> io::Result<libc::c_int> {
+    libc::c_int::try_from(size).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "socket buffer size {size} is too large; the kernel takes at most {}",
+                i32::MAX
+            ),
+        )
+    })
+}
+
+/// A TCP socket listening for connections.
+///
+/// ```no_run
+/// use ringloop::net::TcpListener;
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:8080")?;
+///     let (stream, peer) = listener.accept().await?;
+///     println!("{peer} connected");
+///     # drop(stream);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpListener {
+    socket: Socket,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (the first of its resolutions that works) with
+    /// `SO_REUSEADDR` and a backlog of 1024, and listens. For other options
+    /// (`SO_REUSEPORT`, another backlog) use [`TcpSocket`].
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` when another socket holds the address, and the errors of
+    /// resolving `addr`.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let addrs = resolve(addr)?;
+        each_addr(&addrs, |addr| {
+            let socket = TcpSocket::for_addr(&addr)?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(DEFAULT_BACKLOG as u32)
+        })
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// Dropping the future cancels the accept; a connection the kernel
+    /// accepted at that very moment is closed, never leaked.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when out of file descriptors (the listener stays
+    /// usable: back off and retry), `ECONNABORTED` for a connection reset
+    /// while queued.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = Op::submit(Accept::new(self.socket.fd.clone())).await?;
+        let addr = addr.to_inet()?;
+        Ok((
+            TcpStream {
+                socket: Socket::new(fd),
+            },
+            addr,
+        ))
+    }
+
+    /// The address the listener is bound to (with the real port after
+    /// binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::local_addr(self.socket.borrow_fd())?.to_inet()
+    }
+
+    /// Adopts a listener made by the standard library (or anything else).
+    pub fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            socket: Socket::new(OwnedFd::from(listener)),
+        }
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.socket.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A TCP connection.
+///
+/// Reads and writes take owned buffers and give them back:
+///
+/// ```no_run
+/// use ringloop::net::TcpStream;
+/// ringloop::run(async {
+///     let stream = TcpStream::connect("127.0.0.1:8080").await?;
+///     let (res, _) = stream.write_all(b"hello".to_vec()).await;
+///     res?;
+///     let (res, buf) = stream.read(vec![0u8; 1024]).await;
+///     let n = res?;
+///     println!("{:?}", &buf[..n]);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpStream {
+    socket: Socket,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each of its resolutions in turn.
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when nothing listens there; the errors of
+    /// resolving `addr`; the last address's error when none works.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let addrs = resolve(addr)?;
+        let mut last = None;
+        for addr in addrs {
+            let attempt = async { TcpSocket::for_addr(&addr)?.connect(addr).await };
+            match attempt.await {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::InvalidInput)))
+    }
+
+    /// Reads into `buf` (up to its capacity); returns the count and the
+    /// buffer. 0 means the peer shut its side down (or `buf` has no room).
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.read(buf).await
+    }
+
+    /// Fills `buf` to its capacity, or fails with `UnexpectedEof`.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        crate::io::read_exact(self, buf).await
+    }
+
+    /// Writes some of `buf`'s bytes; returns the count and the buffer.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.write(buf).await
+    }
+
+    /// Writes all of `buf`, looping over short writes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        crate::io::write_all(self, buf).await
+    }
+
+    /// Reads into several buffers, filling them in order.
+    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.socket.readv(bufs).await
+    }
+
+    /// Writes several buffers in order with one operation.
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.socket.writev(bufs).await
+    }
+
+    /// Shuts down the read side, the write side (the peer reads end of
+    /// stream) or both.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` when the connection is gone.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket.shutdown(how).await
+    }
+
+    /// `TCP_NODELAY`: send small writes at once instead of coalescing them.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `setsockopt`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        sys::set_int_option(
+            self.socket.borrow_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            on.into(),
+        )
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `getsockopt`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        sys::int_option(
+            self.socket.borrow_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+        )
+        .map(|v| v != 0)
+    }
+
+    /// `SO_LINGER`: `Some(Duration::ZERO)` makes close send a reset.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `setsockopt`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        crate::sys::socket::set_linger(self.socket.borrow_fd(), linger)
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` when the connection is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sys::peer_addr(self.socket.borrow_fd())?.to_inet()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::local_addr(self.socket.borrow_fd())?.to_inet()
+    }
+
+    /// The pending socket error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `getsockopt`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.socket.take_error()
+    }
+
+    /// Splits the stream into a read half and a write half, usable from two
+    /// tasks at once. Dropping the write half shuts the write side down.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        OwnedReadHalf::split(self.socket)
+    }
+
+    /// Closes the connection and reports the kernel's result.
+    ///
+    /// # Errors
+    ///
+    /// The error `close(2)` returned.
+    pub async fn close(self) -> io::Result<()> {
+        self.socket.fd.close().await
+    }
+
+    /// Adopts a stream made by the standard library (or anything else).
+    pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream {
+            socket: Socket::new(OwnedFd::from(stream)),
+        }
+    }
+
+    /// Gives the stream to the standard library.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` while an operation on it is still in flight (its fd is
+    /// shared with the kernel): retry once it has completed.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        into_owned(self.socket).map(std::net::TcpStream::from)
+    }
+}
+
+/// The fd of a socket no operation uses any more.
+pub(crate) fn into_owned(socket: Socket) -> io::Result<OwnedFd> {
+    socket.fd.try_into_owned().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "an operation on this socket is still in flight; retry once it has completed",
+        )
+    })
+}
+
+impl AsyncReadOwned for TcpStream {
+    async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.read(buf).await
+    }
+}
+
+impl AsyncWriteOwned for TcpStream {
+    async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.write(buf).await
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.fd.raw()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.borrow_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.fd.raw()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.borrow_fd()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.socket.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}

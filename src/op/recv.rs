@@ -1,0 +1,39 @@
+//! `IORING_OP_RECV` (Linux 5.6) into an owned buffer.
+
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{Operation, io_len};
+use crate::buf::IoBufMut;
+use crate::io::SharedFd;
+
+pub(crate) struct Recv<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B) -> Recv<B> {
+        Recv { fd, buf }
+    }
+}
+
+impl<B: IoBufMut> Operation for Recv<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn build(&mut self) -> squeue::Entry {
+        let len = io_len(self.buf.bytes_total());
+        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        let result = result.map(|n| n as usize);
+        if let Ok(n) = result {
+            // SAFETY: the kernel wrote `n` bytes at the start of the buffer,
+            // at most the `bytes_total` we passed.
+            unsafe { self.buf.set_init(n) };
+        }
+        (result, self.buf)
+    }
+}
