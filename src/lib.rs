@@ -14,13 +14,15 @@
 //!         loop {
 //!             let (stream, _peer) = listener.accept().await?;
 //!             ringloop::spawn(async move {
-//!                 let mut buf = vec![0u8; 4096];
+//!                 let mut buf = Vec::with_capacity(4096);
 //!                 loop {
-//!                     let (res, b) = stream.read(buf).await;
-//!                     let n = match res { Ok(0) | Err(_) => return, Ok(n) => n };
-//!                     let (res, b) = stream.write_all(b.slice(..n)).await;
-//!                     buf = b.into_inner();
+//!                     // The buffer goes to the kernel and comes back.
+//!                     let (n, b) = stream.read(buf).await;
+//!                     if !matches!(n, Ok(n) if n > 0) { return; }
+//!                     let (res, b) = stream.write_all(b).await;
 //!                     if res.is_err() { return; }
+//!                     buf = b;
+//!                     buf.clear();
 //!                 }
 //!             });
 //!         }

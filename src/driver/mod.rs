@@ -46,6 +46,9 @@ pub(crate) struct Stats {
     pub(crate) sq_full: Cell<u64>,
     pub(crate) cq_overflow: Cell<u64>,
     pub(crate) cancels: Cell<u64>,
+    /// Op CQEs whose result was `-ECANCELED`: the kernel confirming a
+    /// cancellation.
+    pub(crate) cancelled: Cell<u64>,
 }
 
 fn bump(counter: &Cell<u64>) {
@@ -371,6 +374,9 @@ impl Driver {
                     );
                     return;
                 };
+                if completion.result == -libc::ECANCELED {
+                    bump(&self.stats.cancelled);
+                }
                 let effect = self.table.borrow_mut().complete(id, completion);
                 match effect {
                     CqeEffect::Wake(waker) => waker.wake(),

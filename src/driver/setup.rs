@@ -16,6 +16,8 @@ pub(crate) struct RingConfig {
 
 /// What the ring we got supports.
 #[derive(Debug)]
+// Read by the opt-in fast paths (multishot, SQPOLL) and by `Debug`.
+#[allow(dead_code)]
 pub(crate) struct Features {
     pub(crate) single_issuer: bool,
     pub(crate) defer_taskrun: bool,
@@ -28,6 +30,7 @@ pub(crate) struct Features {
 }
 
 impl Features {
+    #[allow(dead_code)] // for ops that need probing (multishot, SEND_ZC)
     /// Whether the kernel knows `opcode` (unknown when probing failed:
     /// assume yes and let the op report EINVAL).
     pub(crate) fn supports(&self, opcode: u8) -> bool {

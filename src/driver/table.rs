@@ -77,6 +77,7 @@ pub(crate) trait InFlight: Any {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 
     /// For multishot streams that read their owned state per item.
+    #[allow(dead_code)] // used by multishot ops
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
@@ -291,6 +292,7 @@ impl OpTable {
         }
     }
 
+    #[allow(dead_code)] // used by multishot ops
     /// Polls a multishot op: the next queued completion, `None` once the
     /// stream ended and is drained.
     pub(crate) fn poll_stream(&mut self, id: OpId, new_waker: &Waker) -> Poll<Option<Completion>> {
@@ -314,6 +316,7 @@ impl OpTable {
         }
     }
 
+    #[allow(dead_code)] // used by multishot ops
     /// The owned state of a live op, for streams that build each item from
     /// it.
     pub(crate) fn op_mut(&mut self, id: OpId) -> Option<&mut dyn InFlight> {
@@ -362,6 +365,7 @@ impl OpTable {
         self.in_kernel
     }
 
+    #[cfg(test)]
     /// Entries of any kind, including completed ones a future has yet to
     /// take.
     pub(crate) fn len(&self) -> usize {

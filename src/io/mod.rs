@@ -15,6 +15,25 @@ pub use pipe::{PipeReader, PipeWriter, pipe};
 pub(crate) use shared_fd::SharedFd;
 
 use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::Op;
+use crate::op::nop::Nop;
+
+/// One round trip through the ring (`IORING_OP_NOP`): completes as soon as
+/// the kernel sees it. Useful to measure the ring's overhead, or to let the
+/// loop submit and reap once.
+///
+/// ```
+/// ringloop::run(async {
+///     ringloop::io::nop().await.unwrap();
+/// });
+/// ```
+///
+/// # Errors
+///
+/// Outside a runtime, or after it has shut down.
+pub async fn nop() -> io::Result<()> {
+    Op::submit(Nop).await
+}
 
 /// A source that reads into owned buffers (sockets, pipes, buffered
 /// readers).

@@ -28,7 +28,7 @@ pub struct UnixSocketAddr {
 impl UnixSocketAddr {
     fn from_raw(addr: &SockAddr) -> UnixSocketAddr {
         UnixSocketAddr {
-            path: addr.to_unix_path(),
+            path: (*addr).to_unix_path(),
         }
     }
 

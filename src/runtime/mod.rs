@@ -230,6 +230,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         sq_full_events: stats.sq_full.get(),
         cq_overflow_events: stats.cq_overflow.get(),
         cancels_issued: stats.cancels.get(),
+        ops_cancelled: stats.cancelled.get(),
         stale_cqes: handle.driver.stale_cqes(),
         ops_in_flight: handle.driver.in_flight(),
         tasks: handle.executor.len(),
@@ -292,6 +293,8 @@ pub struct RuntimeMetrics {
     /// `ASYNC_CANCEL` requests issued (futures dropped before completion,
     /// shutdown).
     pub cancels_issued: u64,
+    /// Operations the kernel ended with `-ECANCELED` (cancel confirmed).
+    pub ops_cancelled: u64,
     /// CQEs that named no live operation (ignored).
     pub stale_cqes: u64,
     /// Operations whose final CQE has not arrived.

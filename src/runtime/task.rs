@@ -32,7 +32,6 @@ struct JoinState<T> {
 ///     assert_eq!(task.await.unwrap(), 42);
 /// });
 /// ```
-#[must_use = "dropping a Task detaches it; await it to get its output"]
 pub struct Task<T> {
     state: Rc<RefCell<JoinState<T>>>,
 }

@@ -135,7 +135,7 @@ impl SockAddr {
     }
 
     /// The address as an IP socket address.
-    pub(crate) fn to_inet(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn to_inet(self) -> io::Result<SocketAddr> {
         match self.family() {
             libc::AF_INET if self.len as usize >= size_of::<libc::sockaddr_in>() => {
                 // SAFETY: the family says the kernel wrote a sockaddr_in, and
@@ -165,7 +165,7 @@ impl SockAddr {
 
     /// The path of a Unix socket address; `None` for an unnamed one. An
     /// abstract name is returned with its leading NUL byte.
-    pub(crate) fn to_unix_path(&self) -> Option<std::path::PathBuf> {
+    pub(crate) fn to_unix_path(self) -> Option<std::path::PathBuf> {
         if self.family() != libc::AF_UNIX {
             return None;
         }
