@@ -44,15 +44,18 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod blocking;
 pub mod buf;
 mod driver;
 pub mod fs;
 pub mod io;
 pub mod net;
 mod op;
+pub mod process;
 pub mod runtime;
 pub mod signal;
 mod sys;
 pub mod time;
 
+pub use blocking::spawn_blocking;
 pub use runtime::{Builder, JoinError, Runtime, Task, run, spawn, yield_now};

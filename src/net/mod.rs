@@ -5,6 +5,7 @@
 //! operations in flight on them: dropping a socket closes its fd (through
 //! the ring) only once no operation uses it any more.
 
+mod addr;
 mod socket;
 mod split;
 mod tcp;
@@ -12,16 +13,18 @@ mod udp;
 mod unix;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
+pub use addr::ToSocketAddrs;
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 
-/// Resolves `addr` to socket addresses, with an error that says what was
+/// Resolves `addr` to socket addresses, synchronously (for `bind`, done at
+/// startup), with an error that says what was
 /// asked when nothing comes back.
-pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+pub(crate) fn resolve(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     if addrs.is_empty() {
         return Err(io::Error::new(

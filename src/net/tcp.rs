@@ -297,14 +297,15 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr`, trying each of its resolutions in turn.
+    /// Connects to `addr`, trying each of its resolutions in turn. A host
+    /// name is resolved on the blocking pool, never on the loop.
     ///
     /// # Errors
     ///
     /// `ConnectionRefused` when nothing listens there; the errors of
     /// resolving `addr`; the last address's error when none works.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let addrs = resolve(addr)?;
+    pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
+        let addrs = super::addr::resolve(addr).await?;
         let mut last = None;
         for addr in addrs {
             let attempt = async { TcpSocket::for_addr(&addr)?.connect(addr).await };

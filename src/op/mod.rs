@@ -21,6 +21,7 @@ pub(crate) mod fsync;
 pub(crate) mod mkdir;
 pub(crate) mod nop;
 pub(crate) mod open;
+pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_msg;

@@ -33,6 +33,9 @@ use waker::{Shared, TaskWaker};
 /// Timers due within one such slot wake the loop once.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
 
+/// Threads of the blocking pool.
+const DEFAULT_MAX_BLOCKING_THREADS: usize = 64;
+
 /// Tasks polled per tick before the loop goes back to the ring.
 const DEFAULT_TASKS_PER_TICK: usize = 128;
 
@@ -44,6 +47,7 @@ pub(crate) struct Handle {
     pub(crate) timers: RefCell<TimerQueue>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) signals: RefCell<crate::signal::Registry>,
+    pub(crate) blocking: crate::blocking::BlockingPool,
     main: Arc<TaskWaker>,
     main_waker: Waker,
     tasks_per_tick: usize,
@@ -62,6 +66,21 @@ impl Handle {
         let waker = self
             .executor
             .spawn(Box::pin(task::run_task(future, output)), &self.shared);
+        handle.set_task_waker(waker);
+        handle
+    }
+
+    /// Spawns a task whose future yields the outcome itself (`None`:
+    /// cancelled), e.g. a blocking job's delivered result.
+    pub(crate) fn spawn_outcome<T, F>(&self, future: F) -> Task<T>
+    where
+        F: Future<Output = Option<Result<T, JoinError>>> + 'static,
+        T: 'static,
+    {
+        let (handle, output) = Task::new();
+        let waker = self
+            .executor
+            .spawn(Box::pin(task::run_outcome(future, output)), &self.shared);
         handle.set_task_waker(waker);
         handle
     }
@@ -236,6 +255,8 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         tasks: handle.executor.len(),
         task_polls: handle.executor.polls(),
         timers: handle.timers.borrow().len(),
+        blocking_threads: handle.blocking.threads().0,
+        blocking_threads_peak: handle.blocking.threads().1,
         sq_entries: features.sq_entries,
         cq_entries: features.cq_entries,
         defer_taskrun: features.defer_taskrun,
@@ -257,6 +278,8 @@ pub fn metrics() -> Option<RuntimeMetrics> {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let _context = context::enter(self.handle.clone());
+        // Jobs not started are discarded; running ones are not waited for.
+        self.handle.blocking.shutdown();
         // Dropping the tasks drops their op futures, which queues a cancel
         // for each op they had in the kernel.
         self.handle.executor.drop_all();
@@ -305,6 +328,10 @@ pub struct RuntimeMetrics {
     pub task_polls: u64,
     /// Registered timers.
     pub timers: usize,
+    /// Threads of the blocking pool alive now.
+    pub blocking_threads: usize,
+    /// Most blocking-pool threads alive at once so far.
+    pub blocking_threads_peak: usize,
     /// Submission queue size.
     pub sq_entries: u32,
     /// Completion queue size.
@@ -329,6 +356,7 @@ pub struct Builder {
     cq_entries: Option<u32>,
     sqpoll_idle: Option<Duration>,
     tasks_per_tick: usize,
+    max_blocking_threads: usize,
 }
 
 impl Default for Builder {
@@ -346,6 +374,7 @@ impl Builder {
             cq_entries: None,
             sqpoll_idle: None,
             tasks_per_tick: DEFAULT_TASKS_PER_TICK,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
         }
     }
 
@@ -378,6 +407,13 @@ impl Builder {
         self
     }
 
+    /// Most threads the blocking pool ([`spawn_blocking`](crate::spawn_blocking))
+    /// runs at once (default 64; at least 1). More jobs wait in a queue.
+    pub fn max_blocking_threads(&mut self, threads: usize) -> &mut Builder {
+        self.max_blocking_threads = threads.max(1);
+        self
+    }
+
     /// Creates the runtime.
     ///
     /// # Errors
@@ -404,6 +440,7 @@ impl Builder {
                 timers: RefCell::new(TimerQueue::default()),
                 shared,
                 signals: RefCell::default(),
+                blocking: crate::blocking::BlockingPool::new(self.max_blocking_threads),
                 main,
                 main_waker,
                 tasks_per_tick: self.tasks_per_tick,

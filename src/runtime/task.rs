@@ -174,7 +174,16 @@ impl<T> Drop for TaskOutput<T> {
 /// Wraps a user future into the task the executor polls: it catches panics,
 /// honours cancel requests, drops the user future before publishing, and
 /// publishes the outcome for the handle.
-pub(crate) async fn run_task<F: Future>(future: F, mut output: TaskOutput<F::Output>) {
+pub(crate) async fn run_task<F: Future>(future: F, output: TaskOutput<F::Output>) {
+    run_outcome(async move { Some(Ok(future.await)) }, output).await;
+}
+
+/// Like [`run_task`] for a future whose output is the task's outcome
+/// itself: `None` ends the task as cancelled.
+pub(crate) async fn run_outcome<T, F>(future: F, mut output: TaskOutput<T>)
+where
+    F: Future<Output = Option<Result<T, JoinError>>>,
+{
     let outcome = {
         let mut future = pin!(future);
         poll_fn(|cx| {
@@ -182,11 +191,8 @@ pub(crate) async fn run_task<F: Future>(future: F, mut output: TaskOutput<F::Out
                 return Poll::Ready(None);
             }
             match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                Ok(Poll::Ready(value)) => Poll::Ready(Some(Ok(value))),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Some(Err(JoinError {
-                    repr: Repr::Panic(payload),
-                }))),
+                Ok(poll) => poll,
+                Err(payload) => Poll::Ready(Some(Err(JoinError::panic(payload)))),
             }
         })
         .await
@@ -211,6 +217,12 @@ enum Repr {
 }
 
 impl JoinError {
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            repr: Repr::Panic(payload),
+        }
+    }
+
     pub(crate) fn no_runtime() -> JoinError {
         JoinError {
             repr: Repr::NoRuntime,

@@ -73,3 +73,26 @@ pub(crate) fn signalfd(signo: libc::c_int) -> io::Result<OwnedFd> {
         cvt(unsafe { libc::signalfd(-1, &raw const set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
     Ok(owned(fd))
 }
+
+/// Blocks every signal in the calling thread (worker threads: signals are
+/// for the runtime's signalfd).
+pub(crate) fn block_all_signals() {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initializes the set; pthread_sigmask reads it.
+    unsafe {
+        libc::sigfillset(set.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut());
+    }
+}
+
+/// A pidfd for a child process (Linux 5.3): readable once it exits.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(owned(fd as libc::c_int))
+}
