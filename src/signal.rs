@@ -30,7 +30,7 @@ use std::task::{Poll, Waker};
 
 use crate::driver::Op;
 use crate::io::SharedFd;
-use crate::op::read::{CURRENT_POSITION, Read};
+use crate::op::read::Read;
 use crate::runtime::context;
 
 /// Size of one `struct signalfd_siginfo`.
@@ -159,7 +159,7 @@ async fn read_signals(fd: SharedFd, state: Rc<RefCell<SignalState>>) {
     let mut buf = Vec::with_capacity(SIGINFO_SIZE * 8);
     loop {
         buf.clear();
-        let (result, returned) = Op::submit(Read::new(fd.clone(), buf, CURRENT_POSITION)).await;
+        let (result, returned) = Op::submit(Read::records(fd.clone(), buf)).await;
         buf = returned;
         let waiters = {
             let mut state = state.borrow_mut();

@@ -5,7 +5,7 @@ mod util;
 
 use std::future::Future;
 use std::pin::pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use futures_util::task::noop_waker_ref;
 
@@ -36,6 +36,11 @@ fn dropped_pipe_read_then_write_4096_next_read_gets_all() {
 
 #[test]
 fn cancelled_read_result_is_ecanceled_in_the_kernel() {
+    if std::env::var_os("RINGLOOP_FAULT_SEED").is_some() {
+        // Injected faults keep some reads from the kernel, which then has
+        // nothing to confirm.
+        return;
+    }
     ringloop::run(async {
         let (reader, _writer) = ringloop::io::pipe().unwrap();
         let before = ringloop::runtime::metrics().unwrap().ops_cancelled;
@@ -49,6 +54,5 @@ fn cancelled_read_result_is_ecanceled_in_the_kernel() {
             }
         })
         .await;
-        let _ = Poll::<()>::Pending;
     });
 }

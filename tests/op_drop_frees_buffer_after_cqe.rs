@@ -84,9 +84,13 @@ fn buffer_outlives_the_dropped_future_until_the_cqe() {
         }
         let m = ringloop::runtime::metrics().unwrap();
         assert!(m.cancels_issued >= 10_000);
-        assert!(
-            m.ops_cancelled >= 10_000,
-            "kernel confirmed every cancel: {m:?}"
-        );
+        // With fault injection some reads never reach the kernel, which then
+        // has nothing to confirm.
+        if std::env::var_os("RINGLOOP_FAULT_SEED").is_none() {
+            assert!(
+                m.ops_cancelled >= 10_000,
+                "kernel confirmed every cancel: {m:?}"
+            );
+        }
     });
 }

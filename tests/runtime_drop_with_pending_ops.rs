@@ -30,10 +30,14 @@ fn drop_with_1000_pending_ops_is_prompt_and_leaks_no_fd() {
                 60 + i,
             ))));
         }
-        // Let every task start its op.
-        for _ in 0..20 {
-            ringloop::yield_now().await;
-        }
+        // Let every task start its op (bounded).
+        util::within(10, "ops started", async {
+            while util::in_flight() < 1_000 || ringloop::runtime::metrics().unwrap().timers < 1_000
+            {
+                ringloop::yield_now().await;
+            }
+        })
+        .await;
         let m = ringloop::runtime::metrics().unwrap();
         assert!(m.ops_in_flight >= 1_000, "ops in flight: {m:?}");
         assert!(m.timers >= 1_000, "timers: {m:?}");

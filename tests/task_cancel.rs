@@ -14,8 +14,12 @@ fn cancel_drops_the_future_and_its_io() {
         let (reader, _writer) = ringloop::io::pipe().unwrap();
         let baseline = util::in_flight();
         let task = ringloop::spawn(async move { reader.read(vec![0u8; 8]).await.0 });
-        ringloop::yield_now().await;
-        assert_eq!(util::in_flight(), baseline + 1, "the read is in the kernel");
+        util::within(10, "read submitted", async {
+            while util::in_flight() != baseline + 1 {
+                ringloop::yield_now().await;
+            }
+        })
+        .await;
         assert!(!task.is_finished());
         task.cancel();
         let err = util::within(5, "cancelled task", task).await.unwrap_err();

@@ -7,6 +7,7 @@
 //! [`Driver::turn`] and the op futures call [`Driver::submit`] and
 //! [`Driver::orphan`].
 
+mod fault;
 mod op;
 pub(crate) mod setup;
 mod table;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
 
+pub(crate) use fault::stream_len;
 pub(crate) use op::Op;
 pub(crate) use table::{Completion, InFlight};
 use table::{CqeEffect, OpTable, Orphan};
@@ -49,6 +51,8 @@ pub(crate) struct Stats {
     /// Op CQEs whose result was `-ECANCELED`: the kernel confirming a
     /// cancellation.
     pub(crate) cancelled: Cell<u64>,
+    /// Ops submitted again after a transient error (EINTR, EAGAIN...).
+    pub(crate) retries: Cell<u64>,
 }
 
 fn bump(counter: &Cell<u64>) {
@@ -83,6 +87,9 @@ pub(crate) struct Driver {
     /// Shutdown gave up on the wake read: never free its buffer.
     wake_leaked: Cell<bool>,
     reap_buf: RefCell<Vec<(u64, Completion)>>,
+    /// Completions made up by fault injection, dispatched at the next turn
+    /// as if the kernel had posted them.
+    synthetic: RefCell<VecDeque<(u64, Completion)>>,
     skipped_enters: Cell<u32>,
     shutting_down: Cell<bool>,
 }
@@ -90,6 +97,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(config: &setup::RingConfig, wake_fd: Arc<OwnedFd>) -> io::Result<Driver> {
         let (ring, features) = setup::build_ring(config)?;
+        fault::configure_from_env();
         let driver = Driver {
             ring: RefCell::new(Some(ring)),
             table: RefCell::new(OpTable::new()),
@@ -101,6 +109,7 @@ impl Driver {
             wake_armed: Cell::new(false),
             wake_leaked: Cell::new(false),
             reap_buf: RefCell::new(Vec::with_capacity(REAP_BATCH)),
+            synthetic: RefCell::new(VecDeque::new()),
             skipped_enters: Cell::new(0),
             shutting_down: Cell::new(false),
         };
@@ -133,6 +142,11 @@ impl Driver {
         self.ring.borrow().is_none()
     }
 
+    /// Shutting down or shut down: a cancelled op is not to be retried.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.shutting_down.get() || self.is_shut_down()
+    }
+
     /// Moves `op` into the table and queues its SQE. On failure (the driver
     /// has shut down) the op comes back with the error.
     pub(crate) fn submit<T: Operation>(&self, op: T) -> Result<OpId, (T, io::Error)> {
@@ -163,8 +177,30 @@ impl Driver {
         // it stay valid while the table owns the box.
         let sqe = op.build();
         let id = self.table.borrow_mut().insert(op, T::MULTISHOT, detached)?;
-        self.push(sqe.user_data(id.to_user_data()));
+        let injected = if T::RETRY_TRANSIENT && !detached && !T::MULTISHOT {
+            fault::op_error()
+        } else {
+            None
+        };
+        match injected {
+            // The kernel never sees it: no data moves; the op future retries.
+            Some(result) => self
+                .synthetic
+                .borrow_mut()
+                .push_back((id.to_user_data(), Completion { result, flags: 0 })),
+            None => self.push(sqe.user_data(id.to_user_data())),
+        }
         Ok(id)
+    }
+
+    /// Submits again an op whose result was a transient error (the op
+    /// future's retry). The op's state is reused as is.
+    pub(crate) fn resubmit<T: Operation>(&self, op: Box<T>) -> Result<OpId, (T, io::Error)> {
+        if self.is_closing() {
+            return Err((*op, shut_down_error()));
+        }
+        bump(&self.stats.retries);
+        self.submit_boxed(op, false).map_err(|(op, err)| (*op, err))
     }
 
     /// The op's future was dropped: cancel it in the kernel, or release it
@@ -284,6 +320,12 @@ impl Driver {
     }
 
     fn enter(&self, wait: Wait) -> io::Result<()> {
+        // Made-up completions are ready now: never block waiting for more.
+        let wait = if self.synthetic.borrow().is_empty() {
+            wait
+        } else {
+            Wait::No
+        };
         let mut ring = self.ring.borrow_mut();
         let Some(ring) = ring.as_mut() else {
             return Ok(());
@@ -303,13 +345,17 @@ impl Driver {
         self.skipped_enters.set(0);
         bump(&self.stats.enters);
         let submitter = ring.submitter();
-        let result = match wait {
-            Wait::No => submitter.submit_and_wait(0).map(drop),
-            Wait::Park(None) => submitter.submit_and_wait(1).map(drop),
-            Wait::Park(Some(timeout)) => {
-                let ts = types::Timespec::from(timeout);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                submitter.submit_with_args(1, &args).map(drop)
+        let result = if let Some(errno) = fault::enter_error() {
+            Err(io::Error::from_raw_os_error(errno))
+        } else {
+            match wait {
+                Wait::No => submitter.submit_and_wait(0).map(drop),
+                Wait::Park(None) => submitter.submit_and_wait(1).map(drop),
+                Wait::Park(Some(timeout)) => {
+                    let ts = types::Timespec::from(timeout);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    submitter.submit_with_args(1, &args).map(drop)
+                }
             }
         };
         match result {
@@ -324,6 +370,10 @@ impl Driver {
     }
 
     fn reap(&self) {
+        let synthetic = std::mem::take(&mut *self.synthetic.borrow_mut());
+        for (user_data, completion) in synthetic {
+            self.dispatch(user_data, completion);
+        }
         let mut batch = std::mem::take(&mut *self.reap_buf.borrow_mut());
         loop {
             {

@@ -16,6 +16,23 @@ use crate::op::Operation;
 /// the kernel (the state stays in the table until the op's final CQE).
 pub(crate) struct Op<T: Operation> {
     state: State<T>,
+    /// Resubmissions after transient errors so far.
+    retries: u16,
+}
+
+/// Resubmissions of one op after transient errors before the error is
+/// returned to the caller instead.
+const MAX_RETRIES: u16 = 64;
+
+/// Errors after which the op had no effect, so it can run again: a signal
+/// (EINTR), no resources right now (EAGAIN, ENOBUFS), or a cancellation
+/// nobody asked for (ECANCELED: this op's future is alive, and the driver
+/// cancels ops of live futures only at shutdown, when nothing is retried).
+fn is_transient(result: i32) -> bool {
+    matches!(
+        -result,
+        libc::EINTR | libc::EAGAIN | libc::ENOBUFS | libc::ECANCELED
+    )
 }
 
 enum State<T> {
@@ -36,6 +53,7 @@ impl<T: Operation> Op<T> {
             Some(driver) => Op::submit_on(&driver, op),
             None => Op {
                 state: State::Failed(op, crate::runtime::context::no_runtime_error()),
+                retries: 0,
             },
         }
     }
@@ -48,7 +66,7 @@ impl<T: Operation> Op<T> {
             },
             Err((op, err)) => State::Failed(op, err),
         };
-        Op { state }
+        Op { state, retries: 0 }
     }
 }
 
@@ -60,25 +78,43 @@ impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Submitted { id, driver } => {
-                let polled = driver.table().poll_single(id, cx.waker());
-                match polled {
-                    PollSingle::Pending => {
-                        self.state = State::Submitted { id, driver };
-                        Poll::Pending
+        loop {
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Submitted { id, driver } => {
+                    let polled = driver.table().poll_single(id, cx.waker());
+                    match polled {
+                        PollSingle::Pending => {
+                            self.state = State::Submitted { id, driver };
+                            return Poll::Pending;
+                        }
+                        PollSingle::Ready(completion, op) => {
+                            let Ok(op) = op.into_any().downcast::<T>() else {
+                                unreachable!("ringloop: an op id resolved to another op type")
+                            };
+                            if T::RETRY_TRANSIENT
+                                && is_transient(completion.result)
+                                && self.retries < MAX_RETRIES
+                            {
+                                // The op had no effect: run it again, from
+                                // the same owned state.
+                                self.retries += 1;
+                                self.state = match driver.resubmit(op) {
+                                    Ok(id) => State::Submitted { id, driver },
+                                    Err((op, err)) => State::Failed(op, err),
+                                };
+                                continue;
+                            }
+                            let result = completion.to_io_result();
+                            return Poll::Ready(op.complete(result, completion.flags));
+                        }
+                        PollSingle::Gone => {
+                            unreachable!("ringloop: an in-flight op lost its state")
+                        }
                     }
-                    PollSingle::Ready(completion, op) => {
-                        let Ok(op) = op.into_any().downcast::<T>() else {
-                            unreachable!("ringloop: an op id resolved to another op type")
-                        };
-                        Poll::Ready(op.complete(completion.to_io_result(), completion.flags))
-                    }
-                    PollSingle::Gone => unreachable!("ringloop: an in-flight op lost its state"),
                 }
+                State::Failed(op, err) => return Poll::Ready(op.complete(Err(err), 0)),
+                State::Done => unreachable!("ringloop: op future polled after completion"),
             }
-            State::Failed(op, err) => Poll::Ready(op.complete(Err(err), 0)),
-            State::Done => unreachable!("ringloop: op future polled after completion"),
         }
     }
 }

@@ -9,8 +9,9 @@
 //! ringloop::run(async {
 //!     fs::write(&path, "hello, file").await?;
 //!     let file = File::open(&path).await?;
-//!     let (res, buf) = file.read_at(Vec::with_capacity(64), 7).await;
-//!     assert_eq!(&buf[..res?], b"file");
+//!     let (res, buf) = file.read_exact_at(Vec::with_capacity(4), 7).await;
+//!     res?;
+//!     assert_eq!(buf, b"file");
 //!     file.close().await?;
 //!     assert_eq!(fs::metadata(&path).await?.len(), 11);
 //!     Ok::<(), std::io::Error>(())

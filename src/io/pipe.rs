@@ -17,8 +17,9 @@ use crate::op::write::Write;
 ///     let (reader, writer) = ringloop::io::pipe()?;
 ///     let (res, _) = writer.write_all(b"ping".to_vec()).await;
 ///     res?;
-///     let (res, buf) = reader.read(Vec::with_capacity(16)).await;
-///     assert_eq!(&buf[..res?], b"ping");
+///     let (res, buf) = reader.read_exact(Vec::with_capacity(4)).await;
+///     res?;
+///     assert_eq!(buf, b"ping");
 ///     Ok::<(), std::io::Error>(())
 /// })?;
 /// # Ok::<(), std::io::Error>(())

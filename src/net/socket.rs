@@ -41,6 +41,14 @@ impl Socket {
         Op::submit(Send::new(self.fd.clone(), buf)).await
     }
 
+    pub(crate) async fn recv_datagram<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::submit(Recv::datagram(self.fd.clone(), buf)).await
+    }
+
+    pub(crate) async fn send_datagram<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::submit(Send::datagram(self.fd.clone(), buf)).await
+    }
+
     pub(crate) async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         Op::submit(Readv::new(self.fd.clone(), bufs, CURRENT_POSITION)).await
     }

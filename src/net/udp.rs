@@ -80,12 +80,12 @@ impl UdpSocket {
 
     /// Sends `buf` to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write(buf).await
+        self.socket.send_datagram(buf).await
     }
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.read(buf).await
+        self.socket.recv_datagram(buf).await
     }
 
     /// The local address.

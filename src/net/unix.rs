@@ -66,8 +66,9 @@ impl UnixSocketAddr {
 ///     let (server, _) = listener.accept().await?;
 ///     let (res, _) = client.write_all(b"hi".to_vec()).await;
 ///     res?;
-///     let (res, buf) = server.read(vec![0u8; 8]).await;
-///     assert_eq!(&buf[..res?], b"hi");
+///     let (res, buf) = server.read_exact(Vec::with_capacity(2)).await;
+///     res?;
+///     assert_eq!(buf, b"hi");
 ///     Ok::<(), std::io::Error>(())
 /// })?;
 /// # std::fs::remove_dir_all(&dir)?;
@@ -352,12 +353,12 @@ impl UnixDatagram {
 
     /// Sends to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write(buf).await
+        self.socket.send_datagram(buf).await
     }
 
     /// Receives from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.read(buf).await
+        self.socket.recv_datagram(buf).await
     }
 
     /// The local address.

@@ -29,6 +29,8 @@ impl Operation for Accept {
     type Output = io::Result<(OwnedFd, SockAddr)>;
 
     fn build(&mut self) -> squeue::Entry {
+        // Room for any address again (a retry after the kernel wrote one).
+        self.addr = SockAddr::empty();
         let addr = self.addr.as_mut_ptr();
         let len = self.addr.len_mut() as *mut libc::socklen_t;
         opcode::Accept::new(types::Fd(self.fd.raw()), addr, len)

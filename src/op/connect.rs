@@ -22,6 +22,10 @@ impl Connect {
 impl Operation for Connect {
     type Output = io::Result<()>;
 
+    /// An interrupted connect goes on in the kernel; a second one would
+    /// fail with EALREADY.
+    const RETRY_TRANSIENT: bool = false;
+
     fn build(&mut self) -> squeue::Entry {
         opcode::Connect::new(
             types::Fd(self.fd.raw()),

@@ -42,6 +42,12 @@ pub(crate) trait Operation: Sized + 'static {
     /// Multishot operations post many CQEs for one SQE.
     const MULTISHOT: bool = false;
 
+    /// Whether the op may run again after `EINTR`, `EAGAIN`, `ENOBUFS` or an
+    /// unrequested `ECANCELED` (results that mean it had no effect). `build`
+    /// must then be callable again on the same state. Not for ops that are
+    /// not idempotent after an interruption (close, connect).
+    const RETRY_TRANSIENT: bool = true;
+
     /// Builds the SQE. Called exactly once, after `self` has been moved to
     /// its final place (a heap allocation owned by the driver's op table),
     /// so pointers into `self` stay valid until the op's final CQE.
@@ -80,7 +86,14 @@ pub(crate) fn close_returned_fd(completion: Completion) {
 }
 
 /// The length of a buffer as the kernel's `u32`, clamped: one call moves at
-/// most `u32::MAX` bytes, and a short transfer is a valid result.
+/// most `u32::MAX` bytes, and a short transfer is a valid result. For
+/// datagrams, whose length is their boundary.
 pub(crate) fn io_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// As [`io_len`], for streams (files, pipes, stream sockets), where a
+/// shorter transfer is always legal: fault injection may shorten it.
+pub(crate) fn stream_io_len(len: usize) -> u32 {
+    io_len(crate::driver::stream_len(len))
 }

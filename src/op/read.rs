@@ -4,7 +4,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Operation, io_len};
+use super::{Operation, io_len, stream_io_len};
 use crate::buf::IoBufMut;
 use crate::io::SharedFd;
 
@@ -15,11 +15,29 @@ pub(crate) struct Read<B> {
     fd: SharedFd,
     buf: B,
     offset: u64,
+    /// The fd returns whole records (signalfd, eventfd): a shorter request
+    /// is an error, not a short read, so the length is never shortened.
+    records: bool,
 }
 
 impl<B: IoBufMut> Read<B> {
     pub(crate) fn new(fd: SharedFd, buf: B, offset: u64) -> Read<B> {
-        Read { fd, buf, offset }
+        Read {
+            fd,
+            buf,
+            offset,
+            records: false,
+        }
+    }
+
+    /// A read of whole records (signalfd, eventfd).
+    pub(crate) fn records(fd: SharedFd, buf: B) -> Read<B> {
+        Read {
+            fd,
+            buf,
+            offset: CURRENT_POSITION,
+            records: true,
+        }
     }
 }
 
@@ -27,7 +45,11 @@ impl<B: IoBufMut> Operation for Read<B> {
     type Output = (io::Result<usize>, B);
 
     fn build(&mut self) -> squeue::Entry {
-        let len = io_len(self.buf.bytes_total());
+        let len = if self.records {
+            io_len(self.buf.bytes_total())
+        } else {
+            stream_io_len(self.buf.bytes_total())
+        };
         opcode::Read::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
             .offset(self.offset)
             .build()

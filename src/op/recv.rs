@@ -4,18 +4,32 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Operation, io_len};
+use super::{Operation, io_len, stream_io_len};
 use crate::buf::IoBufMut;
 use crate::io::SharedFd;
 
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
+    /// A datagram's length is its boundary: never shortened.
+    datagram: bool,
 }
 
 impl<B: IoBufMut> Recv<B> {
     pub(crate) fn new(fd: SharedFd, buf: B) -> Recv<B> {
-        Recv { fd, buf }
+        Recv {
+            fd,
+            buf,
+            datagram: false,
+        }
+    }
+
+    pub(crate) fn datagram(fd: SharedFd, buf: B) -> Recv<B> {
+        Recv {
+            fd,
+            buf,
+            datagram: true,
+        }
     }
 }
 
@@ -23,7 +37,11 @@ impl<B: IoBufMut> Operation for Recv<B> {
     type Output = (io::Result<usize>, B);
 
     fn build(&mut self) -> squeue::Entry {
-        let len = io_len(self.buf.bytes_total());
+        let len = if self.datagram {
+            io_len(self.buf.bytes_total())
+        } else {
+            stream_io_len(self.buf.bytes_total())
+        };
         opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
     }
 

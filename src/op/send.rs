@@ -4,18 +4,32 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Operation, io_len};
+use super::{Operation, io_len, stream_io_len};
 use crate::buf::IoBuf;
 use crate::io::SharedFd;
 
 pub(crate) struct Send<B> {
     fd: SharedFd,
     buf: B,
+    /// A datagram's length is its boundary: never shortened.
+    datagram: bool,
 }
 
 impl<B: IoBuf> Send<B> {
     pub(crate) fn new(fd: SharedFd, buf: B) -> Send<B> {
-        Send { fd, buf }
+        Send {
+            fd,
+            buf,
+            datagram: false,
+        }
+    }
+
+    pub(crate) fn datagram(fd: SharedFd, buf: B) -> Send<B> {
+        Send {
+            fd,
+            buf,
+            datagram: true,
+        }
     }
 }
 
@@ -23,7 +37,11 @@ impl<B: IoBuf> Operation for Send<B> {
     type Output = (io::Result<usize>, B);
 
     fn build(&mut self) -> squeue::Entry {
-        let len = io_len(self.buf.bytes_init());
+        let len = if self.datagram {
+            io_len(self.buf.bytes_init())
+        } else {
+            stream_io_len(self.buf.bytes_init())
+        };
         opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
             // A peer that went away is an EPIPE result, not a SIGPIPE.
             .flags(libc::MSG_NOSIGNAL)

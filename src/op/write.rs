@@ -4,7 +4,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Operation, io_len};
+use super::{Operation, stream_io_len};
 use crate::buf::IoBuf;
 use crate::io::SharedFd;
 
@@ -24,7 +24,7 @@ impl<B: IoBuf> Operation for Write<B> {
     type Output = (io::Result<usize>, B);
 
     fn build(&mut self) -> squeue::Entry {
-        let len = io_len(self.buf.bytes_init());
+        let len = stream_io_len(self.buf.bytes_init());
         opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()

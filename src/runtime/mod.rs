@@ -250,6 +250,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         cq_overflow_events: stats.cq_overflow.get(),
         cancels_issued: stats.cancels.get(),
         ops_cancelled: stats.cancelled.get(),
+        ops_retried: stats.retries.get(),
         stale_cqes: handle.driver.stale_cqes(),
         ops_in_flight: handle.driver.in_flight(),
         tasks: handle.executor.len(),
@@ -318,6 +319,9 @@ pub struct RuntimeMetrics {
     pub cancels_issued: u64,
     /// Operations the kernel ended with `-ECANCELED` (cancel confirmed).
     pub ops_cancelled: u64,
+    /// Operations submitted again after a transient error (`EINTR`,
+    /// `EAGAIN`, `ENOBUFS`, an unrequested `ECANCELED`).
+    pub ops_retried: u64,
     /// CQEs that named no live operation (ignored).
     pub stale_cqes: u64,
     /// Operations whose final CQE has not arrived.
