@@ -811,7 +811,7 @@ mod tests {
                             taken: false,
                         });
                     }
-                    2 | 3 | 4 if !live.is_empty() => {
+                    2..=4 if !live.is_empty() => {
                         // The kernel completes an op it owns.
                         let i = next(live.len() as u64) as usize;
                         if live[i].phase != Phase::InKernel {
