@@ -63,4 +63,16 @@ impl<B: IoBufMut> Operation for RecvMsg<B> {
             Err(err) => (Err(err), self.buf),
         }
     }
+
+    /// A read that completed after its future was dropped: the kernel
+    /// wrote the bytes, so the buffer is told (`set_init`) before it is
+    /// freed — a buffer type that reports its contents on drop can account
+    /// for every byte (nothing silently vanishes).
+    fn dispose(&mut self, completion: crate::driver::Completion) {
+        if let Ok(n) = completion.to_io_result() {
+            // SAFETY: the kernel wrote `n` bytes at the start of the buffer,
+            // at most the length we passed.
+            unsafe { self.buf.set_init(n as usize) };
+        }
+    }
 }
