@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, opcode, squeue, types};
 
 pub(crate) use fault::stream_len;
-pub(crate) use op::Op;
+pub(crate) use op::{Multishot, Op};
 pub(crate) use table::{Completion, InFlight};
 use table::{CqeEffect, OpTable, Orphan};
 use user_data::OpId;
@@ -132,6 +132,10 @@ impl Driver {
     /// Ops the kernel has not returned yet.
     pub(crate) fn in_flight(&self) -> usize {
         self.table.borrow().in_kernel()
+    }
+
+    pub(crate) fn in_flight_by_kind(&self) -> Vec<(&'static str, usize)> {
+        self.table.borrow().in_kernel_by_kind()
     }
 
     pub(crate) fn stale_cqes(&self) -> u64 {

@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use super::Driver;
 use super::table::PollSingle;
 use super::user_data::OpId;
-use crate::op::Operation;
+use std::marker::PhantomData;
+
+use crate::op::{MultishotOperation, Operation};
 
 /// A submitted operation. The owned state lives in the driver's table; this
 /// future holds only its id. Dropping it before completion cancels the op in
@@ -137,6 +139,64 @@ impl<T: Operation> std::fmt::Debug for Op<T> {
         f.debug_struct("Op")
             .field("op", &std::any::type_name::<T>())
             .field("state", &state)
+            .finish()
+    }
+}
+
+/// A submitted multishot operation: a stream of items, one per CQE, until
+/// the kernel ends it (a CQE without `IORING_CQE_F_MORE`). Dropping it
+/// cancels the op; CQEs that arrive afterwards are disposed of (an accepted
+/// fd closed, a provided buffer given back) until the final one frees it.
+pub(crate) struct Multishot<T: MultishotOperation> {
+    id: OpId,
+    driver: Rc<Driver>,
+    _op: PhantomData<fn(T)>,
+}
+
+impl<T: MultishotOperation> Multishot<T> {
+    /// Submits `op` on the current runtime.
+    pub(crate) fn submit(op: T) -> io::Result<Multishot<T>> {
+        let driver = crate::runtime::context::driver()
+            .ok_or_else(crate::runtime::context::no_runtime_error)?;
+        let id = driver.submit(op).map_err(|(_, err)| err)?;
+        Ok(Multishot {
+            id,
+            driver,
+            _op: PhantomData,
+        })
+    }
+
+    /// The next item; `None` once the kernel ended the stream and every
+    /// item was taken.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        let mut table = self.driver.table();
+        match table.poll_stream(self.id, cx.waker()) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(completion)) => {
+                let Some(op) = table
+                    .op_mut(self.id)
+                    .and_then(|op| op.as_any_mut().downcast_mut::<T>())
+                else {
+                    unreachable!("ringloop: a multishot op lost its state")
+                };
+                Poll::Ready(Some(op.item(completion)))
+            }
+        }
+    }
+}
+
+impl<T: MultishotOperation> Drop for Multishot<T> {
+    fn drop(&mut self) {
+        self.driver.orphan(self.id);
+    }
+}
+
+impl<T: MultishotOperation> std::fmt::Debug for Multishot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Multishot")
+            .field("op", &std::any::type_name::<T>())
+            .field("id", &self.id)
             .finish()
     }
 }

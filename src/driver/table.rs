@@ -77,8 +77,12 @@ pub(crate) trait InFlight: Any {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 
     /// For multishot streams that read their owned state per item.
-    #[allow(dead_code)] // used by multishot ops
     fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// The op's type name, for in-flight counts by kind.
+    fn kind(&self) -> &'static str {
+        "op"
+    }
 }
 
 enum Lifecycle {
@@ -292,7 +296,6 @@ impl OpTable {
         }
     }
 
-    #[allow(dead_code)] // used by multishot ops
     /// Polls a multishot op: the next queued completion, `None` once the
     /// stream ended and is drained.
     pub(crate) fn poll_stream(&mut self, id: OpId, new_waker: &Waker) -> Poll<Option<Completion>> {
@@ -316,7 +319,6 @@ impl OpTable {
         }
     }
 
-    #[allow(dead_code)] // used by multishot ops
     /// The owned state of a live op, for streams that build each item from
     /// it.
     pub(crate) fn op_mut(&mut self, id: OpId) -> Option<&mut dyn InFlight> {
@@ -377,6 +379,29 @@ impl OpTable {
         self.stale_cqes
     }
 
+    /// Ops the kernel still owns, counted by kind (the op type's name
+    /// without its path and generics), most numerous first.
+    pub(crate) fn in_kernel_by_kind(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        for (_, slot) in &self.slots {
+            let in_kernel = match &slot.lifecycle {
+                Lifecycle::Waiting { .. } | Lifecycle::Orphaned => true,
+                Lifecycle::Streaming { ended, .. } => !ended,
+                Lifecycle::Completed(_) => false,
+            };
+            if !in_kernel {
+                continue;
+            }
+            let name = short_type_name(slot.op.kind());
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        counts
+    }
+
     /// The ids of the ops the kernel still owns, for cancelling them all at
     /// shutdown.
     pub(crate) fn kernel_owned(&self) -> Vec<OpId> {
@@ -393,6 +418,12 @@ impl OpTable {
             })
             .collect()
     }
+}
+
+/// `ringloop::op::read::Read<alloc::vec::Vec<u8>>` -> `Read`.
+fn short_type_name(full: &'static str) -> &'static str {
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
 }
 
 fn slot_in(slots: &mut Slab<Slot>, id: OpId) -> Option<&mut Slot> {

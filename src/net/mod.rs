@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 pub use addr::ToSocketAddrs;
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
-pub use tcp::{TcpListener, TcpSocket, TcpStream};
+pub use tcp::{Incoming, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 

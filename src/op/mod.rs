@@ -15,6 +15,7 @@ use io_uring::squeue;
 use crate::driver::{Completion, InFlight};
 
 pub(crate) mod accept;
+pub(crate) mod accept_multi;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod fsync;
@@ -64,6 +65,16 @@ pub(crate) trait Operation: Sized + 'static {
     }
 }
 
+/// A multishot operation: one SQE, many CQEs, each turned into an item.
+pub(crate) trait MultishotOperation: Operation {
+    /// What one CQE becomes.
+    type Item;
+
+    /// Turns one CQE into an item, with the owned state at hand (e.g. the
+    /// buffer ring a received buffer belongs to).
+    fn item(&mut self, completion: Completion) -> Self::Item;
+}
+
 impl<T: Operation> InFlight for T {
     fn orphaned(&mut self, completion: Completion) {
         self.dispose(completion);
@@ -75,6 +86,10 @@ impl<T: Operation> InFlight for T {
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn kind(&self) -> &'static str {
+        std::any::type_name::<T>()
     }
 }
 

@@ -253,6 +253,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         ops_retried: stats.retries.get(),
         stale_cqes: handle.driver.stale_cqes(),
         ops_in_flight: handle.driver.in_flight(),
+        ops_in_flight_by_kind: handle.driver.in_flight_by_kind(),
         tasks: handle.executor.len(),
         task_polls: handle.executor.polls(),
         timers: handle.timers.borrow().len(),
@@ -326,6 +327,9 @@ pub struct RuntimeMetrics {
     pub stale_cqes: u64,
     /// Operations whose final CQE has not arrived.
     pub ops_in_flight: usize,
+    /// The same, by kind of operation (`Recv`, `AcceptMulti`, ...), most
+    /// numerous first.
+    pub ops_in_flight_by_kind: Vec<(&'static str, usize)>,
     /// Live tasks.
     pub tasks: usize,
     /// Task polls so far.
