@@ -11,10 +11,13 @@
 //! assert_eq!(buf.len(), 11);
 //! ```
 
+mod ring;
 mod slice;
 
 use std::ops::{Bound, RangeBounds};
 
+pub(crate) use ring::Inner as BufRingInner;
+pub use ring::{BufRing, BufRingBuilder, PooledBuf};
 pub use slice::Slice;
 
 /// A buffer the kernel may read from while an operation is in flight.

@@ -53,9 +53,11 @@ pub(crate) struct Stats {
     pub(crate) cancelled: Cell<u64>,
     /// Ops submitted again after a transient error (EINTR, EAGAIN...).
     pub(crate) retries: Cell<u64>,
+    /// Multishot receives the kernel ended with ENOBUFS (buffer ring empty).
+    pub(crate) enobufs: Cell<u64>,
 }
 
-fn bump(counter: &Cell<u64>) {
+pub(crate) fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
 }
 
@@ -92,6 +94,9 @@ pub(crate) struct Driver {
     synthetic: RefCell<VecDeque<(u64, Completion)>>,
     skipped_enters: Cell<u32>,
     shutting_down: Cell<bool>,
+    /// Provided-buffer group ids: the next never used, and those freed.
+    next_bgid: Cell<u16>,
+    free_bgids: RefCell<Vec<u16>>,
 }
 
 impl Driver {
@@ -112,6 +117,8 @@ impl Driver {
             synthetic: RefCell::new(VecDeque::new()),
             skipped_enters: Cell::new(0),
             shutting_down: Cell::new(false),
+            next_bgid: Cell::new(0),
+            free_bgids: RefCell::new(Vec::new()),
         };
         driver.arm_wake();
         Ok(driver)
@@ -132,6 +139,53 @@ impl Driver {
     /// Ops the kernel has not returned yet.
     pub(crate) fn in_flight(&self) -> usize {
         self.table.borrow().in_kernel()
+    }
+
+    /// Registers a provided-buffer ring under a new group id.
+    ///
+    /// # Safety
+    ///
+    /// `ring` must point to `entries` page-aligned `io_uring_buf` entries
+    /// that stay valid until [`unregister_buf_ring`](Self::unregister_buf_ring)
+    /// is called for the returned id, or the driver shuts down.
+    pub(crate) unsafe fn register_buf_ring(&self, ring: u64, entries: u16) -> io::Result<u16> {
+        let ring_guard = self.ring.borrow();
+        let Some(uring) = ring_guard.as_ref() else {
+            return Err(shut_down_error());
+        };
+        let bgid = {
+            let mut free = self.free_bgids.borrow_mut();
+            match free.pop() {
+                Some(id) => id,
+                None => {
+                    let id = self.next_bgid.get();
+                    self.next_bgid.set(id.checked_add(1).ok_or_else(|| {
+                        io::Error::other("ringloop: all 65,536 buffer group ids are in use")
+                    })?);
+                    id
+                }
+            }
+        };
+        // SAFETY: forwarded from this function's contract.
+        let result = unsafe {
+            uring
+                .submitter()
+                .register_buf_ring_with_flags(ring, entries, bgid, 0)
+        };
+        if let Err(err) = result {
+            self.free_bgids.borrow_mut().push(bgid);
+            return Err(err);
+        }
+        Ok(bgid)
+    }
+
+    /// Unregisters a buffer ring; after this the kernel no longer touches
+    /// its memory (no op using the group may still be in flight).
+    pub(crate) fn unregister_buf_ring(&self, bgid: u16) {
+        if let Some(uring) = self.ring.borrow().as_ref() {
+            let _ = uring.submitter().unregister_buf_ring(bgid);
+        }
+        self.free_bgids.borrow_mut().push(bgid);
     }
 
     pub(crate) fn in_flight_by_kind(&self) -> Vec<(&'static str, usize)> {

@@ -79,6 +79,13 @@ pub(crate) trait InFlight: Any {
     /// For multishot streams that read their owned state per item.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 
+    /// Sees every CQE of the op as it arrives, whatever the op's state,
+    /// exactly once (for accounting that must not wait until the CQE is
+    /// consumed, e.g. which provided buffers the kernel has taken).
+    fn observe(&mut self, completion: Completion) {
+        let _ = completion;
+    }
+
     /// The op's type name, for in-flight counts by kind.
     fn kind(&self) -> &'static str {
         "op"
@@ -222,6 +229,11 @@ impl OpTable {
             self.stale_cqes += 1;
             return CqeEffect::Stale;
         };
+        if !matches!(slot.lifecycle, Lifecycle::Completed(_))
+            && !matches!(slot.lifecycle, Lifecycle::Streaming { ended: true, .. })
+        {
+            slot.op.observe(completion);
+        }
         let is_final = !completion.has_more();
         match &mut slot.lifecycle {
             Lifecycle::Waiting { waker, first } => {

@@ -6,6 +6,7 @@
 //! the ring) only once no operation uses it any more.
 
 mod addr;
+mod recv_stream;
 mod socket;
 mod split;
 mod tcp;
@@ -16,6 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use addr::ToSocketAddrs;
+pub use recv_stream::RecvStream;
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{Incoming, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;

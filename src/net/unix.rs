@@ -171,6 +171,16 @@ impl UnixStream {
         self.socket.read(buf).await
     }
 
+    /// Receives into buffers picked by the kernel from `ring`, with one
+    /// multishot receive: no buffer is tied up while the connection is
+    /// idle. See [`RecvStream`](super::RecvStream).
+    ///
+    /// Do not mix with [`read`](Self::read) on the same stream while the
+    /// `RecvStream` is alive: both would take data.
+    pub fn recv_multishot(&self, ring: &crate::buf::BufRing) -> super::RecvStream<'_> {
+        super::RecvStream::new(&self.socket, ring)
+    }
+
     /// Fills `buf` to its capacity, or fails with `UnexpectedEof`.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         crate::io::read_exact(self, buf).await

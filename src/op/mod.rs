@@ -26,6 +26,7 @@ pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_msg;
+pub(crate) mod recv_multi;
 pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_msg;
@@ -63,6 +64,12 @@ pub(crate) trait Operation: Sized + 'static {
     fn dispose(&mut self, completion: Completion) {
         let _ = completion;
     }
+
+    /// Sees every CQE of the op as it arrives, once (see
+    /// [`InFlight::observe`]).
+    fn observe(&mut self, completion: Completion) {
+        let _ = completion;
+    }
 }
 
 /// A multishot operation: one SQE, many CQEs, each turned into an item.
@@ -78,6 +85,10 @@ pub(crate) trait MultishotOperation: Operation {
 impl<T: Operation> InFlight for T {
     fn orphaned(&mut self, completion: Completion) {
         self.dispose(completion);
+    }
+
+    fn observe(&mut self, completion: Completion) {
+        Operation::observe(self, completion);
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any> {

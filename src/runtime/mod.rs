@@ -251,6 +251,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         cancels_issued: stats.cancels.get(),
         ops_cancelled: stats.cancelled.get(),
         ops_retried: stats.retries.get(),
+        enobufs_events: stats.enobufs.get(),
         stale_cqes: handle.driver.stale_cqes(),
         ops_in_flight: handle.driver.in_flight(),
         ops_in_flight_by_kind: handle.driver.in_flight_by_kind(),
@@ -323,6 +324,9 @@ pub struct RuntimeMetrics {
     /// Operations submitted again after a transient error (`EINTR`,
     /// `EAGAIN`, `ENOBUFS`, an unrequested `ECANCELED`).
     pub ops_retried: u64,
+    /// Multishot receives ended by `ENOBUFS` (their buffer ring ran dry);
+    /// each is re-armed once buffers come back.
+    pub enobufs_events: u64,
     /// CQEs that named no live operation (ignored).
     pub stale_cqes: u64,
     /// Operations whose final CQE has not arrived.
