@@ -6,6 +6,7 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use ringloop::buf::BufRing;
 use ringloop::net::{TcpListener, TcpStream};
 
 /// How long to pause accepting when out of file descriptors: long enough
@@ -27,17 +28,43 @@ pub struct Stats {
     pub fd_exhaustion: Cell<u64>,
 }
 
-/// Accepts connections forever, one task each.
+/// How connections are served.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// One accept per connection; each connection reads into its own buffer.
+    Plain { buf_size: usize },
+    /// One multishot accept for all connections; each connection receives
+    /// with a multishot recv into buffers from one shared pool.
+    Pooled(BufRing),
+}
+
+/// Accepts connections forever, one task each (plain mode).
+#[allow(dead_code)] // the tests' entry point; the binary uses `serve_with`
 pub async fn serve(listener: TcpListener, stats: Rc<Stats>, buf_size: usize) -> io::Result<()> {
+    serve_with(listener, stats, Mode::Plain { buf_size }).await
+}
+
+/// Accepts connections forever, one task each.
+pub async fn serve_with(listener: TcpListener, stats: Rc<Stats>, mode: Mode) -> io::Result<()> {
+    let mut incoming = listener.incoming();
     loop {
-        match listener.accept().await {
-            Ok((stream, _peer)) => {
+        let accepted = match &mode {
+            Mode::Plain { .. } => listener.accept().await.map(|(stream, _peer)| stream),
+            Mode::Pooled(_) => incoming.next().await,
+        };
+        match accepted {
+            Ok(stream) => {
                 stats.connections.set(stats.connections.get() + 1);
                 stats.active.set(stats.active.get() + 1);
                 let stats = stats.clone();
+                let mode = mode.clone();
                 // Detached: the task ends with its connection.
                 drop(ringloop::spawn(async move {
-                    if echo(&stream, &stats, buf_size).await.is_err() {
+                    let result = match &mode {
+                        Mode::Plain { buf_size } => echo(&stream, &stats, *buf_size).await,
+                        Mode::Pooled(pool) => echo_pooled(&stream, &stats, pool).await,
+                    };
+                    if result.is_err() {
                         stats.errors.set(stats.errors.get() + 1);
                     }
                     stats.active.set(stats.active.get() - 1);
@@ -102,4 +129,18 @@ pub async fn echo(stream: &TcpStream, stats: &Stats, buf_size: usize) -> io::Res
         buf = written;
         buf.clear();
     }
+}
+
+/// Echoes everything until EOF, receiving into pooled buffers: each
+/// received buffer is written back as is, then returns to the pool.
+pub async fn echo_pooled(stream: &TcpStream, stats: &Stats, pool: &BufRing) -> io::Result<()> {
+    let mut received = stream.recv_multishot(pool);
+    while let Some(buf) = received.next().await {
+        let buf = buf?;
+        let n = buf.len();
+        let (result, _buf) = stream.write_all(buf).await;
+        result?;
+        stats.bytes.set(stats.bytes.get() + n as u64);
+    }
+    Ok(())
 }

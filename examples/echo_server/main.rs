@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use futures_util::future::{Either, select};
+use ringloop::buf::BufRing;
 use ringloop::net::TcpListener;
 use ringloop::signal::{SignalKind, signal};
 
@@ -21,24 +22,45 @@ const USAGE: &str = "\
 echo_server: a TCP echo server on ringloop (io_uring)
 
 USAGE:
-    echo_server [--addr HOST:PORT] [--buf BYTES]
+    echo_server [--addr HOST:PORT] [--plain [--buf BYTES]] [--pool-bufs N] [--pool-buf-len BYTES]
+
+By default it uses io_uring's fast paths: one multishot accept for all
+connections, and per connection a multishot receive into buffers from one
+shared pool (provided buffer ring), so idle connections hold no buffer.
 
 OPTIONS:
-    --addr HOST:PORT   address to listen on (default 127.0.0.1:8080)
-    --buf BYTES        read buffer per connection (default 16384)
-    -h, --help         print this help
+    --addr HOST:PORT      address to listen on (default 127.0.0.1:8080)
+    --plain               plain path: one accept per connection, one read
+                          buffer per connection
+    --buf BYTES           plain path: read buffer per connection (default 16384)
+    --pool-bufs N         pooled path: buffers in the pool, a power of two (default 1024)
+    --pool-buf-len BYTES  pooled path: size of each pooled buffer (default 2048)
+    -h, --help            print this help
 
 Stop it with Ctrl-C or SIGTERM; it prints what it served.";
 
 struct Args {
     addr: String,
     buf: usize,
+    plain: bool,
+    pool_bufs: u16,
+    pool_buf_len: u32,
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: {value:?} is not a valid number"))
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
         addr: "127.0.0.1:8080".to_owned(),
         buf: 16 * 1024,
+        plain: false,
+        pool_bufs: 1024,
+        pool_buf_len: 2048,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -50,12 +72,14 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .ok_or("--addr needs a value, e.g. 127.0.0.1:8080")?
             }
             "--buf" => {
-                let value = it.next().ok_or("--buf needs a size in bytes")?;
-                args.buf =
-                    value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        format!("--buf: {value:?} is not a positive number of bytes")
-                    })?;
+                args.buf = parse("--buf", it.next())?;
+                if args.buf == 0 {
+                    return Err("--buf must be at least 1 byte".to_owned());
+                }
             }
+            "--plain" => args.plain = true,
+            "--pool-bufs" => args.pool_bufs = parse("--pool-bufs", it.next())?,
+            "--pool-buf-len" => args.pool_buf_len = parse("--pool-buf-len", it.next())?,
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
     }
@@ -87,12 +111,26 @@ fn main() -> ExitCode {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let (mode, described) = if args.plain {
+            (echo::Mode::Plain { buf_size: args.buf }, format!("plain path, {} B buffer per connection", args.buf))
+        } else {
+            let pool = BufRing::builder()
+                .entries(args.pool_bufs)
+                .buf_len(args.pool_buf_len)
+                .build()
+                .map_err(|err| format!("cannot set up the buffer pool: {err} (try --plain)"))?;
+            let described = format!(
+                "multishot accept + multishot recv into a pool of {} x {} B",
+                args.pool_bufs, args.pool_buf_len
+            );
+            (echo::Mode::Pooled(pool), described)
+        };
         println!(
-            "ringloop echo server listening on {local} (pid {}); Ctrl-C to stop",
+            "ringloop echo server listening on {local} (pid {}, {described}); Ctrl-C to stop",
             std::process::id()
         );
         let stats = Rc::new(echo::Stats::default());
-        let server = std::pin::pin!(echo::serve(listener, stats.clone(), args.buf));
+        let server = std::pin::pin!(echo::serve_with(listener, stats.clone(), mode));
         let stop = std::pin::pin!(async {
             let interrupt = std::pin::pin!(interrupt.recv());
             let terminate = std::pin::pin!(terminate.recv());
@@ -108,14 +146,23 @@ fn main() -> ExitCode {
             Either::Right((signal, _)) => {
                 let m = ringloop::runtime::metrics().unwrap_or_default();
                 println!(
-                    "{signal}: served {} connections ({} still open, {} ended with an error), echoed {} bytes; \
-                     {} SQEs in {} io_uring_enter calls",
+                    "{signal}: served {} connections ({} still open, {} ended with an error), echoed {} bytes",
                     stats.connections.get(),
                     stats.active.get(),
                     stats.errors.get(),
                     stats.bytes.get(),
+                );
+                println!(
+                    "ring: {} SQEs submitted, {} io_uring_enter calls, {} CQEs reaped, {} SQ-full, \
+                     {} CQ-overflow, {} ENOBUFS, {} cancels; in flight: {:?}",
                     m.sqes_submitted,
                     m.enter_calls,
+                    m.cqes_reaped,
+                    m.sq_full_events,
+                    m.cq_overflow_events,
+                    m.enobufs_events,
+                    m.cancels_issued,
+                    m.ops_in_flight_by_kind,
                 );
             }
         }
