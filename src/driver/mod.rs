@@ -29,6 +29,7 @@ use table::{CqeEffect, OpTable, Orphan};
 use user_data::OpId;
 
 use crate::op::Operation;
+use crate::op::link_timeout::LinkTimeout;
 
 /// How long a turn may block in the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +62,12 @@ pub(crate) fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
 }
 
+/// A backlogged SQE, or a linked pair that must enter the ring together.
+enum Queued {
+    One(squeue::Entry),
+    Linked(squeue::Entry, squeue::Entry),
+}
+
 /// CQEs copied out of the ring per batch before they are dispatched.
 const REAP_BATCH: usize = 256;
 /// Consecutive non-blocking turns that may skip `io_uring_enter` when the
@@ -74,8 +81,9 @@ pub(crate) struct Driver {
     /// `None` once shut down: nothing can be submitted any more.
     ring: RefCell<Option<IoUring>>,
     table: RefCell<OpTable>,
-    /// SQEs that did not fit in the submission queue, in order.
-    backlog: RefCell<VecDeque<squeue::Entry>>,
+    /// SQEs that did not fit in the submission queue, in order. A linked
+    /// pair stays one item: the kernel links only SQEs submitted together.
+    backlog: RefCell<VecDeque<Queued>>,
     features: setup::Features,
     stats: Stats,
     /// The eventfd other threads write to wake a parked loop; a read of it
@@ -251,6 +259,49 @@ impl Driver {
         Ok(id)
     }
 
+    /// Submits `op` linked to a `LINK_TIMEOUT` of `timeout`: if the
+    /// timeout fires first the kernel cancels the op (its result is then
+    /// `-ECANCELED`). One SQE pair, no timer wake-up when the op wins.
+    pub(crate) fn submit_linked<T: Operation>(
+        &self,
+        op: T,
+        timeout: std::time::Duration,
+    ) -> Result<OpId, (T, io::Error)> {
+        if self.is_shut_down() {
+            return Err((op, shut_down_error()));
+        }
+        if self.features.sq_entries < 2 {
+            let err = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ringloop: a linked timeout needs a submission queue of at least 2 entries",
+            );
+            return Err((op, err));
+        }
+        let mut op = Box::new(op);
+        let sqe = op.build();
+        let id = self
+            .table
+            .borrow_mut()
+            .insert(op, T::MULTISHOT, false)
+            .map_err(|(op, err)| (*op, err))?;
+        let mut timer = Box::new(LinkTimeout::new(timeout));
+        let timer_sqe = timer.build();
+        let timer_id = match self.table.borrow_mut().insert(timer, false, true) {
+            Ok(timer_id) => timer_id,
+            Err(_) => {
+                // Unreachable in practice (2^32 ops); submit unbounded.
+                self.push(sqe.user_data(id.to_user_data()));
+                return Ok(id);
+            }
+        };
+        self.push_queued(Queued::Linked(
+            sqe.user_data(id.to_user_data())
+                .flags(squeue::Flags::IO_LINK),
+            timer_sqe.user_data(timer_id.to_user_data()),
+        ));
+        Ok(id)
+    }
+
     /// Submits again an op whose result was a transient error (the op
     /// future's retry). The op's state is reused as is.
     pub(crate) fn resubmit<T: Operation>(&self, op: Box<T>) -> Result<OpId, (T, io::Error)> {
@@ -289,7 +340,14 @@ impl Driver {
     /// is queued and continue; what still does not fit waits in the backlog,
     /// in order, and is pushed at the next turn. Nothing is ever dropped.
     fn push(&self, sqe: squeue::Entry) {
+        self.push_queued(Queued::One(sqe));
+    }
+
+    fn push_queued(&self, item: Queued) {
         bump(&self.stats.sqes);
+        if let Queued::Linked(..) = item {
+            bump(&self.stats.sqes);
+        }
         let mut backlog = self.backlog.borrow_mut();
         let mut ring = self.ring.borrow_mut();
         let Some(ring) = ring.as_mut() else {
@@ -298,7 +356,7 @@ impl Driver {
             return;
         };
         if backlog.is_empty() {
-            if try_push(ring, &sqe) {
+            if try_push(ring, &item) {
                 return;
             }
             bump(&self.stats.sq_full);
@@ -306,11 +364,11 @@ impl Driver {
             // error leaves the entries queued for the next turn.
             let _ = ring.submit();
             bump(&self.stats.enters);
-            if try_push(ring, &sqe) {
+            if try_push(ring, &item) {
                 return;
             }
         }
-        backlog.push_back(sqe);
+        backlog.push_back(item);
     }
 
     /// Moves backlogged SQEs into the ring, submitting as it fills.
@@ -320,8 +378,8 @@ impl Driver {
         let Some(ring) = ring.as_mut() else {
             return;
         };
-        while let Some(sqe) = backlog.front() {
-            if try_push(ring, sqe) {
+        while let Some(item) = backlog.front() {
+            if try_push(ring, item) {
                 backlog.pop_front();
                 continue;
             }
@@ -564,14 +622,23 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-fn try_push(ring: &mut IoUring, sqe: &squeue::Entry) -> bool {
+fn try_push(ring: &mut IoUring, item: &Queued) -> bool {
+    let mut sq = ring.submission();
     // SAFETY: every SQE the driver pushes points only into memory that
     // outlives the operation: op SQEs into the op's heap state, which the
     // op table owns until the op's final CQE; the wake read into
     // `Driver::wake_buf`, freed only after that read's CQE; cancels into
     // nothing. The driver never frees any of it before the CQE, even when
     // `io_uring_enter` fails.
-    unsafe { ring.submission().push(sqe).is_ok() }
+    unsafe {
+        match item {
+            Queued::One(sqe) => sq.push(sqe).is_ok(),
+            // Both or neither: a link only forms within one submission.
+            Queued::Linked(first, second) => {
+                sq.push_multiple(&[first.clone(), second.clone()]).is_ok()
+            }
+        }
+    }
 }
 
 pub(crate) fn shut_down_error() -> io::Error {

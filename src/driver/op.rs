@@ -20,6 +20,9 @@ pub(crate) struct Op<T: Operation> {
     state: State<T>,
     /// Resubmissions after transient errors so far.
     retries: u16,
+    /// The op is linked to a kernel timeout of this length: `-ECANCELED`
+    /// while its future is alive means the timeout fired.
+    linked_timeout: Option<std::time::Duration>,
 }
 
 /// Resubmissions of one op after transient errors before the error is
@@ -56,6 +59,7 @@ impl<T: Operation> Op<T> {
             None => Op {
                 state: State::Failed(op, crate::runtime::context::no_runtime_error()),
                 retries: 0,
+                linked_timeout: None,
             },
         }
     }
@@ -68,7 +72,28 @@ impl<T: Operation> Op<T> {
             },
             Err((op, err)) => State::Failed(op, err),
         };
-        Op { state, retries: 0 }
+        Op {
+            state,
+            retries: 0,
+            linked_timeout: None,
+        }
+    }
+
+    /// Submits `op` with a kernel timeout linked to it (one SQE pair): if
+    /// `timeout` passes first, the op ends with a `TimedOut` error.
+    pub(crate) fn submit_with_timeout(op: T, timeout: std::time::Duration) -> Op<T> {
+        let Some(driver) = crate::runtime::context::driver() else {
+            return Op::submit(op);
+        };
+        let state = match driver.submit_linked(op, timeout) {
+            Ok(id) => State::Submitted { id, driver },
+            Err((op, err)) => State::Failed(op, err),
+        };
+        Op {
+            state,
+            retries: 0,
+            linked_timeout: Some(timeout),
+        }
     }
 }
 
@@ -93,7 +118,19 @@ impl<T: Operation> Future for Op<T> {
                             let Ok(op) = op.into_any().downcast::<T>() else {
                                 unreachable!("ringloop: an op id resolved to another op type")
                             };
+                            if let Some(timeout) = self.linked_timeout {
+                                if completion.result == -libc::ECANCELED {
+                                    let err = io::Error::new(
+                                        io::ErrorKind::TimedOut,
+                                        format!("operation timed out after {timeout:?}"),
+                                    );
+                                    return Poll::Ready(op.complete(Err(err), completion.flags));
+                                }
+                            }
+                            // A linked op is never retried: that would drop
+                            // its deadline.
                             if T::RETRY_TRANSIENT
+                                && self.linked_timeout.is_none()
                                 && is_transient(completion.result)
                                 && self.retries < MAX_RETRIES
                             {

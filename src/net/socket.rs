@@ -11,6 +11,7 @@ use crate::io::SharedFd;
 use crate::op::read::{CURRENT_POSITION, Readv};
 use crate::op::recv::Recv;
 use crate::op::send::Send;
+use crate::op::send_zc::SendZc;
 use crate::op::shutdown::Shutdown;
 use crate::op::write::Writev;
 use crate::runtime::context;
@@ -39,6 +40,26 @@ impl Socket {
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         Op::submit(Send::new(self.fd.clone(), buf)).await
+    }
+
+    pub(crate) async fn read_timeout<B: IoBufMut>(
+        &self,
+        buf: B,
+        timeout: std::time::Duration,
+    ) -> (io::Result<usize>, B) {
+        Op::submit_with_timeout(Recv::new(self.fd.clone(), buf), timeout).await
+    }
+
+    pub(crate) async fn write_timeout<B: IoBuf>(
+        &self,
+        buf: B,
+        timeout: std::time::Duration,
+    ) -> (io::Result<usize>, B) {
+        Op::submit_with_timeout(Send::new(self.fd.clone(), buf), timeout).await
+    }
+
+    pub(crate) async fn write_zc<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::submit(SendZc::new(self.fd.clone(), buf)).await
     }
 
     pub(crate) async fn recv_datagram<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
