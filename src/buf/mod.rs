@@ -11,11 +11,13 @@
 //! assert_eq!(buf.len(), 11);
 //! ```
 
+mod fixed;
 mod ring;
 mod slice;
 
 use std::ops::{Bound, RangeBounds};
 
+pub use fixed::{FixedBuf, FixedBufRegistry};
 pub(crate) use ring::Inner as BufRingInner;
 pub use ring::{BufRing, BufRingBuilder, PooledBuf};
 pub use slice::Slice;

@@ -187,6 +187,27 @@ impl Driver {
         Ok(bgid)
     }
 
+    /// Registers `iovecs` as the ring's fixed buffers.
+    ///
+    /// # Safety
+    ///
+    /// Each iovec's memory must stay valid until
+    /// [`unregister_buffers`](Self::unregister_buffers) or driver shutdown.
+    pub(crate) unsafe fn register_buffers(&self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        let ring = self.ring.borrow();
+        let Some(ring) = ring.as_ref() else {
+            return Err(shut_down_error());
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { ring.submitter().register_buffers(iovecs) }
+    }
+
+    pub(crate) fn unregister_buffers(&self) {
+        if let Some(ring) = self.ring.borrow().as_ref() {
+            let _ = ring.submitter().unregister_buffers();
+        }
+    }
+
     /// Unregisters a buffer ring; after this the kernel no longer touches
     /// its memory (no op using the group may still be in flight).
     pub(crate) fn unregister_buf_ring(&self, bgid: u16) {

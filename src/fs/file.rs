@@ -6,9 +6,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::{Metadata, OpenOptions};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{FixedBuf, IoBuf, IoBufMut};
 use crate::driver::Op;
 use crate::io::SharedFd;
+use crate::op::fixed::{ReadFixed, WriteFixed};
 use crate::op::fsync::Fsync;
 use crate::op::read::{Read, Readv};
 use crate::op::statx::Statx;
@@ -96,6 +97,17 @@ impl File {
         pos: u64,
     ) -> (io::Result<usize>, Vec<B>) {
         Op::submit(Readv::new(self.fd.clone(), bufs, pos)).await
+    }
+
+    /// Reads into a registered buffer (see
+    /// [`FixedBufRegistry`](crate::buf::FixedBufRegistry)) from `pos`.
+    pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> (io::Result<usize>, FixedBuf) {
+        Op::submit(ReadFixed::new(self.fd.clone(), buf, pos)).await
+    }
+
+    /// Writes a registered buffer's bytes at `pos`.
+    pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> (io::Result<usize>, FixedBuf) {
+        Op::submit(WriteFixed::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes some of `buf` at offset `pos`.

@@ -5,9 +5,10 @@ use std::io;
 use std::net::Shutdown as How;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{FixedBuf, IoBuf, IoBufMut};
 use crate::driver::Op;
 use crate::io::SharedFd;
+use crate::op::fixed::{ReadFixed, WriteFixed};
 use crate::op::read::{CURRENT_POSITION, Readv};
 use crate::op::recv::Recv;
 use crate::op::send::Send;
@@ -60,6 +61,14 @@ impl Socket {
 
     pub(crate) async fn write_zc<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         Op::submit(SendZc::new(self.fd.clone(), buf)).await
+    }
+
+    pub(crate) async fn read_fixed(&self, buf: FixedBuf) -> (io::Result<usize>, FixedBuf) {
+        Op::submit(ReadFixed::new(self.fd.clone(), buf, CURRENT_POSITION)).await
+    }
+
+    pub(crate) async fn write_fixed(&self, buf: FixedBuf) -> (io::Result<usize>, FixedBuf) {
+        Op::submit(WriteFixed::new(self.fd.clone(), buf, CURRENT_POSITION)).await
     }
 
     pub(crate) async fn recv_datagram<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {

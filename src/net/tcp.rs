@@ -488,6 +488,23 @@ impl TcpStream {
         self.socket.write_zc(buf).await
     }
 
+    /// Reads into a registered buffer (see
+    /// [`FixedBufRegistry`](crate::buf::FixedBufRegistry)).
+    pub async fn read_fixed(
+        &self,
+        buf: crate::buf::FixedBuf,
+    ) -> (io::Result<usize>, crate::buf::FixedBuf) {
+        self.socket.read_fixed(buf).await
+    }
+
+    /// Writes a registered buffer's bytes.
+    pub async fn write_fixed(
+        &self,
+        buf: crate::buf::FixedBuf,
+    ) -> (io::Result<usize>, crate::buf::FixedBuf) {
+        self.socket.write_fixed(buf).await
+    }
+
     /// Fills `buf` to its capacity, or fails with `UnexpectedEof`.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         crate::io::read_exact(self, buf).await

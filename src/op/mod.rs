@@ -18,6 +18,7 @@ pub(crate) mod accept;
 pub(crate) mod accept_multi;
 pub(crate) mod close;
 pub(crate) mod connect;
+pub(crate) mod fixed;
 pub(crate) mod fsync;
 pub(crate) mod link_timeout;
 pub(crate) mod mkdir;
