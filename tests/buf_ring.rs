@@ -148,7 +148,7 @@ fn bad_ring_sizes_are_errors_not_panics() {
 fn runtime_drop_with_an_armed_receive_is_clean() {
     let baseline = util::fd_count();
     let rt = ringloop::Runtime::new().unwrap();
-    rt.block_on(async {
+    let client = rt.block_on(async {
         let ring = BufRing::builder().entries(4).buf_len(64).build().unwrap();
         let (client, server) = pair().await;
         drop(ringloop::spawn(async move {
@@ -156,11 +156,14 @@ fn runtime_drop_with_an_armed_receive_is_clean() {
             while let Some(Ok(_)) = rx.next().await {}
         }));
         ringloop::yield_now().await;
-        std::mem::forget(client); // keep the peer open (its fd leaks; test-only)
+        client // the peer stays open across the runtime drop
     });
     drop(rt);
-    assert!(
-        util::fd_count() <= baseline + 1,
-        "only the forgotten client fd remains"
+    assert_eq!(
+        util::fd_count(),
+        baseline + 1,
+        "only the client's fd remains"
     );
+    drop(client);
+    assert_eq!(util::fd_count(), baseline);
 }

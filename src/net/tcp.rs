@@ -261,15 +261,16 @@ impl TcpListener {
     ///
     /// ```no_run
     /// use ringloop::net::TcpListener;
-    /// ringloop::run(async {
+    /// async fn serve() -> std::io::Result<()> {
     ///     let listener = TcpListener::bind("127.0.0.1:8080")?;
     ///     let mut incoming = listener.incoming();
     ///     loop {
     ///         let stream = incoming.next().await?;
     ///         ringloop::spawn(async move { drop(stream) });
     ///     }
-    /// })
-    /// # ; Ok::<(), std::io::Error>(())
+    /// }
+    /// ringloop::run(serve())?;
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
     /// Connections accepted but not yet taken when the `Incoming` is
