@@ -9,6 +9,7 @@
 
 pub(crate) mod context;
 mod executor;
+mod remote;
 mod task;
 mod waker;
 

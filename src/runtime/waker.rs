@@ -7,58 +7,46 @@
 //! in flight, so the write completes it and a loop parked in
 //! `io_uring_enter` wakes up.
 //!
-//! No wake is lost: a waker pushes before it sets `notified`; the loop clears
-//! `notified` before it drains. So either the loop's drain sees the id, or
-//! the waker sees `notified == false` and writes the eventfd, which ends the
-//! loop's next park.
+//! No wake is lost: see `remote.rs`, whose protocol is model-checked with
+//! loom.
 
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Wake;
 
 use super::context;
+use super::remote::RemoteQueue;
 
 /// The part of a runtime other threads can reach.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    remote: Mutex<Vec<u64>>,
-    notified: AtomicBool,
+    remote: RemoteQueue,
     eventfd: Arc<OwnedFd>,
 }
 
 impl Shared {
     pub(crate) fn new(eventfd: Arc<OwnedFd>) -> Shared {
         Shared {
-            remote: Mutex::new(Vec::new()),
-            notified: AtomicBool::new(false),
+            remote: RemoteQueue::default(),
             eventfd,
         }
     }
 
     fn schedule_remote(&self, task: u64) {
-        self.remote
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(task);
-        if !self.notified.swap(true, Ordering::AcqRel) {
+        if self.remote.push(task) {
             crate::sys::eventfd_write(&self.eventfd);
         }
     }
 
     /// Whether another thread woke a task that `drain` has not collected.
     pub(crate) fn has_remote(&self) -> bool {
-        self.notified.load(Ordering::Acquire)
+        self.remote.has_pending()
     }
 
     /// Collects the ids other threads woke.
-    pub(crate) fn drain(&self, mut each: impl FnMut(u64)) {
-        if !self.notified.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let woken =
-            std::mem::take(&mut *self.remote.lock().unwrap_or_else(PoisonError::into_inner));
-        woken.into_iter().for_each(&mut each);
+    pub(crate) fn drain(&self, each: impl FnMut(u64)) {
+        self.remote.drain(each);
     }
 }
 
