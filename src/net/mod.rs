@@ -9,6 +9,7 @@ mod addr;
 mod recv_stream;
 mod socket;
 mod split;
+mod stream_io;
 mod tcp;
 mod udp;
 mod unix;

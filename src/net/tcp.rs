@@ -2,21 +2,18 @@
 //! binding or connecting.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use super::socket::Socket;
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use super::{each_addr, resolve};
-use crate::buf::{IoBuf, IoBufMut};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
 use crate::driver::{Multishot, Op};
-use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::op::accept::Accept;
 use crate::op::accept_multi::AcceptMulti;
 use crate::op::connect::Connect;
@@ -432,115 +429,6 @@ impl TcpStream {
         Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::InvalidInput)))
     }
 
-    /// Reads into `buf` (up to its capacity); returns the count and the
-    /// buffer. 0 means the peer shut its side down (or `buf` has no room).
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.read(buf).await
-    }
-
-    /// Receives into buffers picked by the kernel from `ring`, with one
-    /// multishot receive: no buffer is tied up while the connection is
-    /// idle. See [`RecvStream`](super::RecvStream).
-    ///
-    /// Do not mix with [`read`](Self::read) on the same stream while the
-    /// `RecvStream` is alive: both would take data.
-    pub fn recv_multishot(&self, ring: &crate::buf::BufRing) -> super::RecvStream<'_> {
-        super::RecvStream::new(&self.socket, ring)
-    }
-
-    /// Reads like [`read`](Self::read), bounded by `timeout` through a
-    /// kernel timeout linked to the receive (`IORING_OP_LINK_TIMEOUT`): one
-    /// SQE pair, and no timer to wake when the data comes first.
-    ///
-    /// # Errors
-    ///
-    /// `TimedOut` if no data came within `timeout`; otherwise as `read`.
-    pub async fn read_timeout<B: IoBufMut>(
-        &self,
-        buf: B,
-        timeout: std::time::Duration,
-    ) -> (io::Result<usize>, B) {
-        self.socket.read_timeout(buf, timeout).await
-    }
-
-    /// Writes like [`write`](Self::write), bounded by a linked kernel
-    /// timeout.
-    ///
-    /// # Errors
-    ///
-    /// `TimedOut` if the peer took nothing within `timeout`.
-    pub async fn write_timeout<B: IoBuf>(
-        &self,
-        buf: B,
-        timeout: std::time::Duration,
-    ) -> (io::Result<usize>, B) {
-        self.socket.write_timeout(buf, timeout).await
-    }
-
-    /// Writes with `IORING_OP_SEND_ZC` (Linux 6.0): the kernel sends
-    /// straight from `buf` instead of copying it, and hands it back only once
-    /// the network stack is done with it. Worth it for large buffers (tens of
-    /// KiB) on real NICs; on loopback the kernel copies anyway.
-    ///
-    /// # Errors
-    ///
-    /// As for [`write`](Self::write); `EINVAL` on kernels without SEND_ZC.
-    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write_zc(buf).await
-    }
-
-    /// Reads into a registered buffer (see
-    /// [`FixedBufRegistry`](crate::buf::FixedBufRegistry)).
-    pub async fn read_fixed(
-        &self,
-        buf: crate::buf::FixedBuf,
-    ) -> (io::Result<usize>, crate::buf::FixedBuf) {
-        self.socket.read_fixed(buf).await
-    }
-
-    /// Writes a registered buffer's bytes.
-    pub async fn write_fixed(
-        &self,
-        buf: crate::buf::FixedBuf,
-    ) -> (io::Result<usize>, crate::buf::FixedBuf) {
-        self.socket.write_fixed(buf).await
-    }
-
-    /// Fills `buf` to its capacity, or fails with `UnexpectedEof`.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        crate::io::read_exact(self, buf).await
-    }
-
-    /// Writes some of `buf`'s bytes; returns the count and the buffer.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write(buf).await
-    }
-
-    /// Writes all of `buf`, looping over short writes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        crate::io::write_all(self, buf).await
-    }
-
-    /// Reads into several buffers, filling them in order.
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.readv(bufs).await
-    }
-
-    /// Writes several buffers in order with one operation.
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.writev(bufs).await
-    }
-
-    /// Shuts down the read side, the write side (the peer reads end of
-    /// stream) or both.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected` when the connection is gone.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how).await
-    }
-
     /// `TCP_NODELAY`: send small writes at once instead of coalescing them.
     ///
     /// # Errors
@@ -611,15 +499,6 @@ impl TcpStream {
         OwnedReadHalf::split(self.socket)
     }
 
-    /// Closes the connection and reports the kernel's result.
-    ///
-    /// # Errors
-    ///
-    /// The error `close(2)` returned.
-    pub async fn close(self) -> io::Result<()> {
-        self.socket.fd.close().await
-    }
-
     /// Adopts a stream made by the standard library (or anything else).
     pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
         TcpStream {
@@ -646,18 +525,6 @@ pub(crate) fn into_owned(socket: Socket) -> io::Result<OwnedFd> {
             "an operation on this socket is still in flight; retry once it has completed",
         )
     })
-}
-
-impl AsyncReadOwned for TcpStream {
-    async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.read(buf).await
-    }
-}
-
-impl AsyncWriteOwned for TcpStream {
-    async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write(buf).await
-    }
 }
 
 impl AsRawFd for TcpStream {
@@ -693,3 +560,5 @@ impl fmt::Debug for TcpStream {
             .finish()
     }
 }
+
+super::stream_io::stream_io_methods!(TcpStream);

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
@@ -10,7 +9,6 @@ use super::socket::Socket;
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::Op;
-use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::op::accept::Accept;
 use crate::op::connect::Connect;
 use crate::op::recv_msg::RecvMsg;
@@ -166,96 +164,6 @@ impl UnixStream {
         ))
     }
 
-    /// Reads into `buf`; 0 means end of stream.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.read(buf).await
-    }
-
-    /// Receives into buffers picked by the kernel from `ring`, with one
-    /// multishot receive: no buffer is tied up while the connection is
-    /// idle. See [`RecvStream`](super::RecvStream).
-    ///
-    /// Do not mix with [`read`](Self::read) on the same stream while the
-    /// `RecvStream` is alive: both would take data.
-    pub fn recv_multishot(&self, ring: &crate::buf::BufRing) -> super::RecvStream<'_> {
-        super::RecvStream::new(&self.socket, ring)
-    }
-
-    /// Reads like [`read`](Self::read), bounded by `timeout` through a
-    /// kernel timeout linked to the receive (`IORING_OP_LINK_TIMEOUT`): one
-    /// SQE pair, and no timer to wake when the data comes first.
-    ///
-    /// # Errors
-    ///
-    /// `TimedOut` if no data came within `timeout`; otherwise as `read`.
-    pub async fn read_timeout<B: IoBufMut>(
-        &self,
-        buf: B,
-        timeout: std::time::Duration,
-    ) -> (io::Result<usize>, B) {
-        self.socket.read_timeout(buf, timeout).await
-    }
-
-    /// Writes like [`write`](Self::write), bounded by a linked kernel
-    /// timeout.
-    ///
-    /// # Errors
-    ///
-    /// `TimedOut` if the peer took nothing within `timeout`.
-    pub async fn write_timeout<B: IoBuf>(
-        &self,
-        buf: B,
-        timeout: std::time::Duration,
-    ) -> (io::Result<usize>, B) {
-        self.socket.write_timeout(buf, timeout).await
-    }
-
-    /// Writes with `IORING_OP_SEND_ZC` (Linux 6.0): the kernel sends
-    /// straight from `buf` instead of copying it, and hands it back only once
-    /// the network stack is done with it. Worth it for large buffers (tens of
-    /// KiB) on real NICs; on loopback the kernel copies anyway.
-    ///
-    /// # Errors
-    ///
-    /// As for [`write`](Self::write); `EINVAL` on kernels without SEND_ZC.
-    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write_zc(buf).await
-    }
-
-    /// Fills `buf` to its capacity, or fails with `UnexpectedEof`.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        crate::io::read_exact(self, buf).await
-    }
-
-    /// Writes some of `buf`.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write(buf).await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        crate::io::write_all(self, buf).await
-    }
-
-    /// Reads into several buffers in order.
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.readv(bufs).await
-    }
-
-    /// Writes several buffers in order.
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.writev(bufs).await
-    }
-
-    /// Shuts down one or both directions.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected` when the connection is gone.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how).await
-    }
-
     /// The peer's address.
     ///
     /// # Errors
@@ -283,15 +191,6 @@ impl UnixStream {
         OwnedReadHalf::split(self.socket)
     }
 
-    /// Closes the connection and reports the kernel's result.
-    ///
-    /// # Errors
-    ///
-    /// The error `close(2)` returned.
-    pub async fn close(self) -> io::Result<()> {
-        self.socket.fd.close().await
-    }
-
     /// Adopts a stream made by the standard library.
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
         UnixStream {
@@ -306,18 +205,6 @@ impl UnixStream {
     /// `WouldBlock` while an operation on it is still in flight.
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
         super::tcp::into_owned(self.socket).map(std::os::unix::net::UnixStream::from)
-    }
-}
-
-impl AsyncReadOwned for UnixStream {
-    async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.read(buf).await
-    }
-}
-
-impl AsyncWriteOwned for UnixStream {
-    async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.write(buf).await
     }
 }
 
@@ -452,3 +339,5 @@ macro_rules! unix_common {
 unix_common!(UnixListener);
 unix_common!(UnixStream);
 unix_common!(UnixDatagram);
+
+super::stream_io::stream_io_methods!(UnixStream);

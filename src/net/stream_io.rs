@@ -1,0 +1,166 @@
+//! The I/O methods every stream socket type has (`TcpStream`,
+//! `UnixStream`, `DirectTcpStream`), written once. Each type has a `socket:
+//! Socket` field; the methods delegate to it.
+
+macro_rules! stream_io_methods {
+    ($ty:ident) => {
+        impl $ty {
+            /// Reads into `buf` (up to its capacity); returns the count and
+            /// the buffer. 0 means the peer shut its side down (or `buf` has
+            /// no room).
+            pub async fn read<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+            ) -> (std::io::Result<usize>, B) {
+                self.socket.read(buf).await
+            }
+
+            /// Fills `buf` to its capacity, or fails with `UnexpectedEof`.
+            pub async fn read_exact<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+            ) -> (std::io::Result<()>, B) {
+                $crate::io::read_exact(self, buf).await
+            }
+
+            /// Writes some of `buf`'s bytes; returns the count and the buffer.
+            pub async fn write<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> (std::io::Result<usize>, B) {
+                self.socket.write(buf).await
+            }
+
+            /// Writes all of `buf`, looping over short writes.
+            pub async fn write_all<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> (std::io::Result<()>, B) {
+                $crate::io::write_all(self, buf).await
+            }
+
+            /// Reads into several buffers, filling them in order.
+            pub async fn readv<B: $crate::buf::IoBufMut>(
+                &self,
+                bufs: Vec<B>,
+            ) -> (std::io::Result<usize>, Vec<B>) {
+                self.socket.readv(bufs).await
+            }
+
+            /// Writes several buffers in order with one operation.
+            pub async fn writev<B: $crate::buf::IoBuf>(
+                &self,
+                bufs: Vec<B>,
+            ) -> (std::io::Result<usize>, Vec<B>) {
+                self.socket.writev(bufs).await
+            }
+
+            /// Receives into buffers picked by the kernel from `ring`, with
+            /// one multishot receive: no buffer is tied up while the
+            /// connection is idle. See [`RecvStream`]($crate::net::RecvStream).
+            ///
+            /// Do not mix with `read` on the same stream while the
+            /// `RecvStream` is alive: both would take data.
+            pub fn recv_multishot(
+                &self,
+                ring: &$crate::buf::BufRing,
+            ) -> $crate::net::RecvStream<'_> {
+                $crate::net::RecvStream::new(&self.socket, ring)
+            }
+
+            /// Reads like `read`, bounded by `timeout` through a kernel
+            /// timeout linked to the receive (`IORING_OP_LINK_TIMEOUT`): one
+            /// SQE pair, and no timer to wake when the data comes first.
+            ///
+            /// # Errors
+            ///
+            /// `TimedOut` if no data came within `timeout`; otherwise as `read`.
+            pub async fn read_timeout<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+                timeout: std::time::Duration,
+            ) -> (std::io::Result<usize>, B) {
+                self.socket.read_timeout(buf, timeout).await
+            }
+
+            /// Writes like `write`, bounded by a linked kernel timeout.
+            ///
+            /// # Errors
+            ///
+            /// `TimedOut` if the peer took nothing within `timeout`.
+            pub async fn write_timeout<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+                timeout: std::time::Duration,
+            ) -> (std::io::Result<usize>, B) {
+                self.socket.write_timeout(buf, timeout).await
+            }
+
+            /// Writes with `IORING_OP_SEND_ZC` (Linux 6.0): the kernel sends
+            /// straight from `buf` instead of copying it, and hands it back
+            /// only once the network stack is done with it. Worth it for large
+            /// buffers (tens of KiB) on real NICs; on loopback the kernel
+            /// copies anyway.
+            ///
+            /// # Errors
+            ///
+            /// As for `write`; `EINVAL` on kernels without SEND_ZC.
+            pub async fn write_zc<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> (std::io::Result<usize>, B) {
+                self.socket.write_zc(buf).await
+            }
+
+            /// Reads into a registered buffer (see
+            /// [`FixedBufRegistry`]($crate::buf::FixedBufRegistry)).
+            pub async fn read_fixed(
+                &self,
+                buf: $crate::buf::FixedBuf,
+            ) -> (std::io::Result<usize>, $crate::buf::FixedBuf) {
+                self.socket.read_fixed(buf).await
+            }
+
+            /// Writes a registered buffer's bytes.
+            pub async fn write_fixed(
+                &self,
+                buf: $crate::buf::FixedBuf,
+            ) -> (std::io::Result<usize>, $crate::buf::FixedBuf) {
+                self.socket.write_fixed(buf).await
+            }
+
+            /// Shuts down the read side, the write side (the peer reads end
+            /// of stream) or both.
+            ///
+            /// # Errors
+            ///
+            /// `NotConnected` when the connection is gone.
+            pub async fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.socket.shutdown(how).await
+            }
+
+            /// Closes the connection and reports the kernel's result.
+            ///
+            /// # Errors
+            ///
+            /// The error `close(2)` returned.
+            pub async fn close(self) -> std::io::Result<()> {
+                self.socket.fd.close().await
+            }
+        }
+
+        impl $crate::io::AsyncReadOwned for $ty {
+            async fn read<B: $crate::buf::IoBufMut>(&self, buf: B) -> (std::io::Result<usize>, B) {
+                self.socket.read(buf).await
+            }
+        }
+
+        impl $crate::io::AsyncWriteOwned for $ty {
+            async fn write<B: $crate::buf::IoBuf>(&self, buf: B) -> (std::io::Result<usize>, B) {
+                self.socket.write(buf).await
+            }
+        }
+    };
+}
+
+pub(crate) use stream_io_methods;
