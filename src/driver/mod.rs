@@ -187,6 +187,26 @@ impl Driver {
         Ok(bgid)
     }
 
+    /// Gives the ring a sparse file table of `slots` direct descriptors.
+    pub(crate) fn register_file_table(&self, slots: u32) -> io::Result<()> {
+        let ring = self.ring.borrow();
+        let Some(ring) = ring.as_ref() else {
+            return Err(shut_down_error());
+        };
+        ring.submitter().register_files_sparse(slots)
+    }
+
+    /// Frees a direct-descriptor slot at once (a connection a multishot
+    /// accept placed there after its stream was dropped). Synchronous, so
+    /// that it can run while the op table is borrowed.
+    pub(crate) fn close_slot_now(&self, slot: u32) {
+        if let Ok(ring) = self.ring.try_borrow() {
+            if let Some(ring) = ring.as_ref() {
+                let _ = ring.submitter().register_files_update(slot, &[-1]);
+            }
+        }
+    }
+
     /// Registers `iovecs` as the ring's fixed buffers.
     ///
     /// # Safety
@@ -262,7 +282,7 @@ impl Driver {
     ) -> Result<OpId, (Box<T>, io::Error)> {
         // The op is at its final heap address: pointers the SQE takes into
         // it stay valid while the table owns the box.
-        let sqe = op.build();
+        let sqe = with_fixed_file(op.build(), op.fixed_file());
         let id = self.table.borrow_mut().insert(op, T::MULTISHOT, detached)?;
         let injected = if T::RETRY_TRANSIENT && !detached && !T::MULTISHOT {
             fault::op_error()
@@ -299,7 +319,7 @@ impl Driver {
             return Err((op, err));
         }
         let mut op = Box::new(op);
-        let sqe = op.build();
+        let sqe = with_fixed_file(op.build(), op.fixed_file());
         let id = self
             .table
             .borrow_mut()
@@ -640,6 +660,14 @@ impl std::fmt::Debug for Driver {
             .field("backlog", &self.backlog.borrow().len())
             .field("shut_down", &self.is_shut_down())
             .finish()
+    }
+}
+
+fn with_fixed_file(sqe: squeue::Entry, fixed: bool) -> squeue::Entry {
+    if fixed {
+        sqe.flags(squeue::Flags::FIXED_FILE)
+    } else {
+        sqe
     }
 }
 

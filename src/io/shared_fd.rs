@@ -7,7 +7,7 @@
 //! arrive. The close itself goes through the ring (`IORING_OP_CLOSE`) when a
 //! runtime is running on this thread, and is a plain `close` otherwise.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -23,9 +23,13 @@ pub(crate) struct SharedFd {
 }
 
 struct Inner {
+    /// The fd, or the slot in the ring's file table for a direct descriptor.
     raw: RawFd,
-    /// `None` once handed to an explicit close.
+    /// `None` once handed to an explicit close, and for direct descriptors.
     fd: RefCell<Option<OwnedFd>>,
+    /// A direct descriptor: `raw` is a slot of the ring's registered file
+    /// table, used with `IOSQE_FIXED_FILE`; it is no fd of the process.
+    fixed: Cell<bool>,
 }
 
 impl SharedFd {
@@ -34,8 +38,26 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 raw: fd.as_raw_fd(),
                 fd: RefCell::new(Some(fd)),
+                fixed: Cell::new(false),
             }),
         }
+    }
+
+    /// A direct descriptor: slot `slot` of the ring's file table.
+    pub(crate) fn new_fixed(slot: u32) -> SharedFd {
+        SharedFd {
+            inner: Rc::new(Inner {
+                raw: RawFd::try_from(slot).unwrap_or(RawFd::MAX),
+                fd: RefCell::new(None),
+                fixed: Cell::new(true),
+            }),
+        }
+    }
+
+    /// Whether this is a direct descriptor (ops must set
+    /// `IOSQE_FIXED_FILE`).
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.inner.fixed.get()
     }
 
     pub(crate) fn raw(&self) -> RawFd {
@@ -55,6 +77,9 @@ impl SharedFd {
                 }
             }
         };
+        if inner.fixed.replace(false) {
+            return Op::submit(Close::fixed(inner.raw)).await;
+        }
         let fd = inner.fd.borrow_mut().take();
         match fd {
             Some(fd) => Op::submit(Close::new(fd)).await,
@@ -78,6 +103,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 raw: -1,
                 fd: RefCell::new(None),
+                fixed: Cell::new(false),
             }),
         }
     }
@@ -85,10 +111,16 @@ impl SharedFd {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let Some(fd) = self.fd.get_mut().take() else {
-            return;
+        let close = if self.fixed.get() {
+            // Without a running loop the slot stays taken until the ring
+            // closes (which frees the whole table).
+            Close::fixed(self.raw)
+        } else {
+            let Some(fd) = self.fd.get_mut().take() else {
+                return;
+            };
+            Close::new(fd)
         };
-        let close = Close::new(fd);
         match context::driver() {
             Some(driver) => {
                 // If the driver has shut down the op comes back and dropping

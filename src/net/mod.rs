@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 pub use addr::ToSocketAddrs;
 pub use recv_stream::RecvStream;
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
-pub use tcp::{Incoming, TcpListener, TcpSocket, TcpStream};
+pub use tcp::{DirectTcpStream, Incoming, IncomingDirect, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 

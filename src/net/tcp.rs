@@ -13,11 +13,14 @@ use std::time::Duration;
 use super::socket::Socket;
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use super::{each_addr, resolve};
+use crate::driver::Driver;
 use crate::driver::{Multishot, Op};
+use crate::io::SharedFd;
 use crate::op::accept::Accept;
-use crate::op::accept_multi::AcceptMulti;
+use crate::op::accept_multi::{AcceptMulti, Accepted};
 use crate::op::connect::Connect;
 use crate::sys::socket::{self as sys, SockAddr};
+use std::rc::Rc;
 
 /// The listen backlog of [`TcpListener::bind`]; the kernel caps it at
 /// `net.core.somaxconn`.
@@ -274,11 +277,24 @@ impl TcpListener {
     /// dropped are closed.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
-            listener: self,
-            multishot: None,
-            single: None,
-            multishot_unsupported: false,
+            acceptor: Acceptor::new(self, None),
         }
+    }
+
+    /// Like [`incoming`](Self::incoming), but each connection is accepted
+    /// straight into the ring's file table as a [`DirectTcpStream`] (Linux
+    /// 5.19). Needs a runtime built with
+    /// [`Builder::direct_descriptors`](crate::Builder::direct_descriptors).
+    ///
+    /// # Errors
+    ///
+    /// An error outside a runtime.
+    pub fn incoming_direct(&self) -> io::Result<IncomingDirect<'_>> {
+        let driver = crate::runtime::context::driver()
+            .ok_or_else(crate::runtime::context::no_runtime_error)?;
+        Ok(IncomingDirect {
+            acceptor: Acceptor::new(self, Some(driver)),
+        })
     }
 
     /// The address the listener is bound to (with the real port after
@@ -299,13 +315,86 @@ impl TcpListener {
     }
 }
 
-/// The stream of connections of [`TcpListener::incoming`].
-pub struct Incoming<'a> {
+/// The accept machinery behind [`Incoming`] and [`IncomingDirect`].
+struct Acceptor<'a> {
     listener: &'a TcpListener,
     multishot: Option<Multishot<AcceptMulti>>,
     /// The fallback: one accept at a time.
     single: Option<Op<Accept>>,
     multishot_unsupported: bool,
+    /// Into direct descriptors (of this driver's file table).
+    direct: Option<Rc<Driver>>,
+}
+
+impl<'a> Acceptor<'a> {
+    fn new(listener: &'a TcpListener, direct: Option<Rc<Driver>>) -> Acceptor<'a> {
+        Acceptor {
+            listener,
+            multishot: None,
+            single: None,
+            multishot_unsupported: false,
+            direct,
+        }
+    }
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Socket>> {
+        loop {
+            if self.multishot_unsupported {
+                if self.direct.is_some() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "accepting into direct descriptors needs multishot accept (Linux 5.19)",
+                    )));
+                }
+                let fd = self.listener.socket.fd.clone();
+                let single = self
+                    .single
+                    .get_or_insert_with(|| Op::submit(Accept::new(fd)));
+                let result = ready!(Pin::new(single).poll(cx));
+                self.single = None;
+                return Poll::Ready(result.map(|(fd, _)| Socket::new(fd)));
+            }
+            let multishot = match &mut self.multishot {
+                Some(multishot) => multishot,
+                None => {
+                    let fd = self.listener.socket.fd.clone();
+                    let op = match &self.direct {
+                        Some(driver) => AcceptMulti::direct(fd, driver.clone()),
+                        None => AcceptMulti::new(fd),
+                    };
+                    match Multishot::submit(op) {
+                        Ok(multishot) => self.multishot.insert(multishot),
+                        Err(err) => return Poll::Ready(Err(err)),
+                    }
+                }
+            };
+            match ready!(multishot.poll_next(cx)) {
+                Some(Ok(Accepted::Fd(fd))) => return Poll::Ready(Ok(Socket::new(fd))),
+                Some(Ok(Accepted::Slot(slot))) => {
+                    return Poll::Ready(Ok(Socket {
+                        fd: SharedFd::new_fixed(slot),
+                    }));
+                }
+                // The kernel does not know multishot accept: fall back
+                // (plain fds only; direct descriptors need it).
+                Some(Err(err))
+                    if err.raw_os_error() == Some(libc::EINVAL) && self.direct.is_none() =>
+                {
+                    self.multishot = None;
+                    self.multishot_unsupported = true;
+                }
+                // The stream ended with this error; the next call re-arms.
+                Some(Err(err)) => return Poll::Ready(Err(err)),
+                // Ended by the kernel: arm a new one.
+                None => self.multishot = None,
+            }
+        }
+    }
+}
+
+/// The stream of connections of [`TcpListener::incoming`].
+pub struct Incoming<'a> {
+    acceptor: Acceptor<'a>,
 }
 
 impl Incoming<'_> {
@@ -320,44 +409,9 @@ impl Incoming<'_> {
     }
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
-        loop {
-            if self.multishot_unsupported {
-                let fd = self.listener.socket.fd.clone();
-                let single = self
-                    .single
-                    .get_or_insert_with(|| Op::submit(Accept::new(fd)));
-                let result = ready!(Pin::new(single).poll(cx));
-                self.single = None;
-                return Poll::Ready(result.map(|(fd, _)| TcpStream {
-                    socket: Socket::new(fd),
-                }));
-            }
-            let multishot = match &mut self.multishot {
-                Some(multishot) => multishot,
-                None => {
-                    match Multishot::submit(AcceptMulti::new(self.listener.socket.fd.clone())) {
-                        Ok(multishot) => self.multishot.insert(multishot),
-                        Err(err) => return Poll::Ready(Err(err)),
-                    }
-                }
-            };
-            match ready!(multishot.poll_next(cx)) {
-                Some(Ok(fd)) => {
-                    return Poll::Ready(Ok(TcpStream {
-                        socket: Socket::new(fd),
-                    }));
-                }
-                // The kernel does not know multishot accept: fall back.
-                Some(Err(err)) if err.raw_os_error() == Some(libc::EINVAL) => {
-                    self.multishot = None;
-                    self.multishot_unsupported = true;
-                }
-                // The stream ended with this error; the next call re-arms.
-                Some(Err(err)) => return Poll::Ready(Err(err)),
-                // Ended by the kernel: arm a new one.
-                None => self.multishot = None,
-            }
-        }
+        self.acceptor
+            .poll_accept(cx)
+            .map(|socket| socket.map(|socket| TcpStream { socket }))
     }
 }
 
@@ -372,11 +426,70 @@ impl futures_util::Stream for Incoming<'_> {
 impl fmt::Debug for Incoming<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Incoming")
-            .field("listener", &self.listener.socket.fd.raw())
-            .field("multishot", &self.multishot.is_some())
+            .field("listener", &self.acceptor.listener.socket.fd.raw())
+            .field("multishot", &self.acceptor.multishot.is_some())
             .finish()
     }
 }
+
+/// The stream of connections of [`TcpListener::incoming_direct`].
+pub struct IncomingDirect<'a> {
+    acceptor: Acceptor<'a>,
+}
+
+impl IncomingDirect<'_> {
+    /// The next connection, as a direct descriptor.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Incoming::next`]; `ENFILE` when the file table is full.
+    pub async fn next(&mut self) -> io::Result<DirectTcpStream> {
+        std::future::poll_fn(|cx| {
+            self.acceptor
+                .poll_accept(cx)
+                .map(|socket| socket.map(|socket| DirectTcpStream { socket }))
+        })
+        .await
+    }
+}
+
+impl fmt::Debug for IncomingDirect<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncomingDirect")
+            .field("listener", &self.acceptor.listener.socket.fd.raw())
+            .finish()
+    }
+}
+
+/// A TCP connection held as a *direct descriptor*: a slot in the ring's
+/// registered file table rather than an fd of the process. Every operation
+/// on it skips the kernel's per-op fd lookup and reference counting
+/// (`IOSQE_FIXED_FILE`). Opt in with
+/// [`Builder::direct_descriptors`](crate::Builder::direct_descriptors) and
+/// accept with [`TcpListener::incoming_direct`].
+///
+/// It has the I/O of [`TcpStream`] but no fd: plain-syscall methods
+/// (socket options, addresses) and `AsRawFd` do not exist for it.
+pub struct DirectTcpStream {
+    socket: Socket,
+}
+
+impl DirectTcpStream {
+    /// The slot in the ring's file table.
+    pub fn slot(&self) -> u32 {
+        u32::try_from(self.socket.fd.raw()).unwrap_or(u32::MAX)
+    }
+}
+
+impl fmt::Debug for DirectTcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectTcpStream")
+            .field("slot", &self.slot())
+            .finish()
+    }
+}
+
+super::stream_io::stream_io_methods!(DirectTcpStream);
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

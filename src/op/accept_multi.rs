@@ -3,20 +3,39 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
 use super::{MultishotOperation, Operation, close_returned_fd};
-use crate::driver::Completion;
+use crate::driver::{Completion, Driver};
 use crate::io::SharedFd;
 
 pub(crate) struct AcceptMulti {
     fd: SharedFd,
+    /// Accept into direct descriptors (slots of this driver's file table)
+    /// instead of fds.
+    direct: Option<Rc<Driver>>,
+}
+
+/// One accepted connection.
+pub(crate) enum Accepted {
+    Fd(OwnedFd),
+    /// A slot of the ring's file table (a direct descriptor).
+    Slot(u32),
 }
 
 impl AcceptMulti {
     pub(crate) fn new(fd: SharedFd) -> AcceptMulti {
-        AcceptMulti { fd }
+        AcceptMulti { fd, direct: None }
+    }
+
+    /// Accepts into direct descriptors of `driver`'s file table.
+    pub(crate) fn direct(fd: SharedFd, driver: Rc<Driver>) -> AcceptMulti {
+        AcceptMulti {
+            fd,
+            direct: Some(driver),
+        }
     }
 }
 
@@ -27,8 +46,16 @@ impl Operation for AcceptMulti {
     const MULTISHOT: bool = true;
 
     fn build(&mut self) -> squeue::Entry {
+        // A direct descriptor is no fd: close-on-exec means nothing for it,
+        // and the kernel refuses the flag (EINVAL).
+        let flags = if self.direct.is_some() {
+            0
+        } else {
+            libc::SOCK_CLOEXEC
+        };
         opcode::AcceptMulti::new(types::Fd(self.fd.raw()))
-            .flags(libc::SOCK_CLOEXEC)
+            .allocate_file_index(self.direct.is_some())
+            .flags(flags)
             .build()
     }
 
@@ -36,16 +63,22 @@ impl Operation for AcceptMulti {
 
     /// A connection accepted after the stream was dropped: close it.
     fn dispose(&mut self, completion: Completion) {
-        close_returned_fd(completion);
+        match (&self.direct, u32::try_from(completion.result)) {
+            (Some(driver), Ok(slot)) => driver.close_slot_now(slot),
+            (Some(_), Err(_)) => {}
+            (None, _) => close_returned_fd(completion),
+        }
     }
 }
 
 impl MultishotOperation for AcceptMulti {
-    type Item = io::Result<OwnedFd>;
+    type Item = io::Result<Accepted>;
 
-    fn item(&mut self, completion: Completion) -> io::Result<OwnedFd> {
-        completion
-            .to_io_result()
-            .map(|fd| crate::sys::owned(fd as i32))
+    fn item(&mut self, completion: Completion) -> io::Result<Accepted> {
+        let n = completion.to_io_result()?;
+        Ok(match self.direct {
+            Some(_) => Accepted::Slot(n),
+            None => Accepted::Fd(crate::sys::owned(n as i32)),
+        })
     }
 }

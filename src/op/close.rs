@@ -12,6 +12,8 @@ pub(crate) struct Close {
     /// its result: Linux frees the fd even when close fails. If the op never
     /// reaches the kernel, dropping it closes the fd here.
     fd: Option<OwnedFd>,
+    /// Or: a slot of the ring's file table (a direct descriptor).
+    slot: Option<u32>,
 }
 
 impl Close {
@@ -24,7 +26,18 @@ impl Close {
 
 impl Close {
     pub(crate) fn new(fd: OwnedFd) -> Close {
-        Close { fd: Some(fd) }
+        Close {
+            fd: Some(fd),
+            slot: None,
+        }
+    }
+
+    /// Closes slot `slot` of the ring's file table.
+    pub(crate) fn fixed(slot: i32) -> Close {
+        Close {
+            fd: None,
+            slot: u32::try_from(slot).ok(),
+        }
     }
 }
 
@@ -36,6 +49,9 @@ impl Operation for Close {
     const RETRY_TRANSIENT: bool = false;
 
     fn build(&mut self) -> squeue::Entry {
+        if let Some(slot) = self.slot {
+            return opcode::Close::new(types::Fixed(slot)).build();
+        }
         let raw = self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         opcode::Close::new(types::Fd(raw)).build()
     }

@@ -24,6 +24,10 @@ impl ReadFixed {
 impl Operation for ReadFixed {
     type Output = (io::Result<usize>, FixedBuf);
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_total());
         let index = self.buf.index();
@@ -62,6 +66,10 @@ impl WriteFixed {
 
 impl Operation for WriteFixed {
     type Output = (io::Result<usize>, FixedBuf);
+
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
 
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_init());

@@ -68,6 +68,12 @@ pub(crate) trait Operation: Sized + 'static {
         let _ = completion;
     }
 
+    /// The op's fd is a direct descriptor (a slot of the ring's file
+    /// table): the driver sets `IOSQE_FIXED_FILE` on its SQE.
+    fn fixed_file(&self) -> bool {
+        false
+    }
+
     /// Sees every CQE of the op as it arrives, once (see
     /// [`InFlight::observe`]).
     fn observe(&mut self, completion: Completion) {

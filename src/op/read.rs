@@ -44,6 +44,10 @@ impl<B: IoBufMut> Read<B> {
 impl<B: IoBufMut> Operation for Read<B> {
     type Output = (io::Result<usize>, B);
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         let len = if self.records {
             io_len(self.buf.bytes_total())
@@ -99,6 +103,10 @@ impl<B: IoBufMut> Readv<B> {
 
 impl<B: IoBufMut> Operation for Readv<B> {
     type Output = (io::Result<usize>, Vec<B>);
+
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
 
     fn build(&mut self) -> squeue::Entry {
         self.iovecs = self

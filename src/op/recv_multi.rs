@@ -38,6 +38,10 @@ impl Operation for RecvMulti {
 
     const MULTISHOT: bool = true;
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         opcode::RecvMulti::new(types::Fd(self.fd.raw()), self.ring.bgid()).build()
     }

@@ -36,6 +36,10 @@ impl<B: IoBuf> Send<B> {
 impl<B: IoBuf> Operation for Send<B> {
     type Output = (io::Result<usize>, B);
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         let len = if self.datagram {
             io_len(self.buf.bytes_init())

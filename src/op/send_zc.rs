@@ -26,6 +26,10 @@ impl<B: IoBuf> SendZc<B> {
 impl<B: IoBuf> Operation for SendZc<B> {
     type Output = (io::Result<usize>, B);
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_init());
         opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)

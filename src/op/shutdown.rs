@@ -26,6 +26,10 @@ impl Shutdown {
 impl Operation for Shutdown {
     type Output = io::Result<()>;
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
     }

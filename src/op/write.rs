@@ -23,6 +23,10 @@ impl<B: IoBuf> Write<B> {
 impl<B: IoBuf> Operation for Write<B> {
     type Output = (io::Result<usize>, B);
 
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
+
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_init());
         opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
@@ -56,6 +60,10 @@ impl<B: IoBuf> Writev<B> {
 
 impl<B: IoBuf> Operation for Writev<B> {
     type Output = (io::Result<usize>, Vec<B>);
+
+    fn fixed_file(&self) -> bool {
+        self.fd.is_fixed()
+    }
 
     fn build(&mut self) -> squeue::Entry {
         self.iovecs = self

@@ -370,6 +370,7 @@ pub struct Builder {
     sqpoll_idle: Option<Duration>,
     tasks_per_tick: usize,
     max_blocking_threads: usize,
+    direct_descriptors: u32,
 }
 
 impl Default for Builder {
@@ -388,6 +389,7 @@ impl Builder {
             sqpoll_idle: None,
             tasks_per_tick: DEFAULT_TASKS_PER_TICK,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            direct_descriptors: 0,
         }
     }
 
@@ -427,6 +429,14 @@ impl Builder {
         self
     }
 
+    /// Gives the ring a table of `slots` direct descriptors, for
+    /// [`TcpListener::incoming_direct`](crate::net::TcpListener::incoming_direct)
+    /// (default 0: none). Each slot is one connection held without an fd.
+    pub fn direct_descriptors(&mut self, slots: u32) -> &mut Builder {
+        self.direct_descriptors = slots;
+        self
+    }
+
     /// Creates the runtime.
     ///
     /// # Errors
@@ -443,6 +453,9 @@ impl Builder {
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
         };
         let driver = Rc::new(Driver::new(&config, eventfd.clone())?);
+        if self.direct_descriptors > 0 {
+            driver.register_file_table(self.direct_descriptors)?;
+        }
         let shared = Arc::new(Shared::new(eventfd));
         let main = Arc::new(TaskWaker::new(MAIN, shared.clone()));
         let main_waker = Waker::from(main.clone());
