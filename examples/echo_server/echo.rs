@@ -36,6 +36,9 @@ pub enum Mode {
     /// One multishot accept for all connections; each connection receives
     /// with a multishot recv into buffers from one shared pool.
     Pooled(BufRing),
+    /// As `Pooled`, with connections held as direct descriptors (the runtime
+    /// needs a file table: `Builder::direct_descriptors`).
+    PooledDirect(BufRing),
 }
 
 /// Accepts connections forever, one task each (plain mode).
@@ -46,11 +49,14 @@ pub async fn serve(listener: TcpListener, stats: Rc<Stats>, buf_size: usize) -> 
 
 /// Accepts connections forever, one task each.
 pub async fn serve_with(listener: TcpListener, stats: Rc<Stats>, mode: Mode) -> io::Result<()> {
+    if let Mode::PooledDirect(pool) = &mode {
+        return serve_direct(&listener, stats, pool).await;
+    }
     let mut incoming = listener.incoming();
     loop {
         let accepted = match &mode {
             Mode::Plain { .. } => listener.accept().await.map(|(stream, _peer)| stream),
-            Mode::Pooled(_) => incoming.next().await,
+            Mode::Pooled(_) | Mode::PooledDirect(_) => incoming.next().await,
         };
         match accepted {
             Ok(stream) => {
@@ -62,7 +68,9 @@ pub async fn serve_with(listener: TcpListener, stats: Rc<Stats>, mode: Mode) -> 
                 drop(ringloop::spawn(async move {
                     let result = match &mode {
                         Mode::Plain { buf_size } => echo(&stream, &stats, *buf_size).await,
-                        Mode::Pooled(pool) => echo_pooled(&stream, &stats, pool).await,
+                        Mode::Pooled(pool) | Mode::PooledDirect(pool) => {
+                            echo_pooled(&stream, &stats, pool).await
+                        }
                     };
                     if result.is_err() {
                         stats.errors.set(stats.errors.get() + 1);
@@ -143,4 +151,45 @@ pub async fn echo_pooled(stream: &TcpStream, stats: &Stats, pool: &BufRing) -> i
         stats.bytes.set(stats.bytes.get() + n as u64);
     }
     Ok(())
+}
+
+/// The accept loop with direct descriptors.
+async fn serve_direct(listener: &TcpListener, stats: Rc<Stats>, pool: &BufRing) -> io::Result<()> {
+    let mut incoming = listener.incoming_direct()?;
+    loop {
+        match incoming.next().await {
+            Ok(stream) => {
+                stats.connections.set(stats.connections.get() + 1);
+                stats.active.set(stats.active.get() + 1);
+                let (stats, pool) = (stats.clone(), pool.clone());
+                drop(ringloop::spawn(async move {
+                    let mut received = stream.recv_multishot(&pool);
+                    let mut failed = false;
+                    while let Some(buf) = received.next().await {
+                        let Ok(buf) = buf else {
+                            failed = true;
+                            break;
+                        };
+                        let n = buf.len();
+                        let (result, _buf) = stream.write_all(buf).await;
+                        if result.is_err() {
+                            failed = true;
+                            break;
+                        }
+                        stats.bytes.set(stats.bytes.get() + n as u64);
+                    }
+                    if failed {
+                        stats.errors.set(stats.errors.get() + 1);
+                    }
+                    stats.active.set(stats.active.get() - 1);
+                }));
+            }
+            Err(err) if is_fd_exhaustion(&err) => {
+                stats.fd_exhaustion.set(stats.fd_exhaustion.get() + 1);
+                ringloop::time::sleep(EMFILE_BACKOFF).await;
+            }
+            Err(err) if is_per_connection(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
 }

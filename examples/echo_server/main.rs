@@ -22,7 +22,7 @@ const USAGE: &str = "\
 echo_server: a TCP echo server on ringloop (io_uring)
 
 USAGE:
-    echo_server [--addr HOST:PORT] [--plain [--buf BYTES]] [--pool-bufs N] [--pool-buf-len BYTES]
+    echo_server [--addr HOST:PORT] [--plain [--buf BYTES] | --direct] [--pool-bufs N] [--pool-buf-len BYTES]
 
 By default it uses io_uring's fast paths: one multishot accept for all
 connections, and per connection a multishot receive into buffers from one
@@ -32,6 +32,8 @@ OPTIONS:
     --addr HOST:PORT      address to listen on (default 127.0.0.1:8080)
     --plain               plain path: one accept per connection, one read
                           buffer per connection
+    --direct              pooled path with connections held as direct
+                          descriptors (slots of the ring's file table)
     --buf BYTES           plain path: read buffer per connection (default 16384)
     --pool-bufs N         pooled path: buffers in the pool, a power of two (default 1024)
     --pool-buf-len BYTES  pooled path: size of each pooled buffer (default 2048)
@@ -43,6 +45,7 @@ struct Args {
     addr: String,
     buf: usize,
     plain: bool,
+    direct: bool,
     pool_bufs: u16,
     pool_buf_len: u32,
 }
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         addr: "127.0.0.1:8080".to_owned(),
         buf: 16 * 1024,
         plain: false,
+        direct: false,
         pool_bufs: 1024,
         pool_buf_len: 2048,
     };
@@ -78,6 +82,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 }
             }
             "--plain" => args.plain = true,
+            "--direct" => args.direct = true,
             "--pool-bufs" => args.pool_bufs = parse("--pool-bufs", it.next())?,
             "--pool-buf-len" => args.pool_buf_len = parse("--pool-buf-len", it.next())?,
             other => return Err(format!("unknown argument {other:?}; see --help")),
@@ -98,7 +103,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match ringloop::Runtime::new() {
+    let mut builder = ringloop::Runtime::builder();
+    if args.direct {
+        builder.direct_descriptors(65_536);
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("echo_server: {err}");
@@ -120,10 +129,17 @@ fn main() -> ExitCode {
                 .build()
                 .map_err(|err| format!("cannot set up the buffer pool: {err} (try --plain)"))?;
             let described = format!(
-                "multishot accept + multishot recv into a pool of {} x {} B",
-                args.pool_bufs, args.pool_buf_len
+                "multishot accept + multishot recv into a pool of {} x {} B{}",
+                args.pool_bufs,
+                args.pool_buf_len,
+                if args.direct { ", direct descriptors" } else { "" }
             );
-            (echo::Mode::Pooled(pool), described)
+            let mode = if args.direct {
+                echo::Mode::PooledDirect(pool)
+            } else {
+                echo::Mode::Pooled(pool)
+            };
+            (mode, described)
         };
         println!(
             "ringloop echo server listening on {local} (pid {}, {described}); Ctrl-C to stop",

@@ -432,6 +432,8 @@ impl Builder {
     /// Gives the ring a table of `slots` direct descriptors, for
     /// [`TcpListener::incoming_direct`](crate::net::TcpListener::incoming_direct)
     /// (default 0: none). Each slot is one connection held without an fd.
+    /// The kernel caps the table at `RLIMIT_NOFILE` (`ulimit -n`); a larger
+    /// request is clamped to it.
     pub fn direct_descriptors(&mut self, slots: u32) -> &mut Builder {
         self.direct_descriptors = slots;
         self
@@ -454,7 +456,8 @@ impl Builder {
         };
         let driver = Rc::new(Driver::new(&config, eventfd.clone())?);
         if self.direct_descriptors > 0 {
-            driver.register_file_table(self.direct_descriptors)?;
+            let cap = u32::try_from(crate::sys::nofile_limit()).unwrap_or(u32::MAX);
+            driver.register_file_table(self.direct_descriptors.min(cap).max(1))?;
         }
         let shared = Arc::new(Shared::new(eventfd));
         let main = Arc::new(TaskWaker::new(MAIN, shared.clone()));
