@@ -167,3 +167,74 @@ fn runtime_drop_with_an_armed_receive_is_clean() {
     drop(client);
     assert_eq!(util::fd_count(), baseline);
 }
+
+#[test]
+fn incremental_consumption_packs_small_messages_into_one_buffer() {
+    ringloop::run(async {
+        let ring = BufRing::builder().entries(2).buf_len(4096).build().unwrap();
+        if !ring.is_incremental() {
+            eprintln!("skipped: this kernel lacks IOU_PBUF_RING_INC (Linux 6.12)");
+            return;
+        }
+        let (client, server) = pair().await;
+        let mut rx = server.recv_multishot(&ring);
+        let mut held = Vec::new();
+        // 100 separate 10-byte messages, all held at once: only possible if
+        // they share buffers (2 buffers in the ring).
+        for i in 0..100u8 {
+            let (res, _) = client.write_all(vec![i; 10]).await;
+            res.unwrap();
+            let mut got = 0;
+            while got < 10 {
+                let buf = util::within(10, "recv", rx.next()).await.unwrap().unwrap();
+                assert!(buf.iter().all(|&b| b == i), "message {i}: {:?}", &buf[..]);
+                got += buf.len();
+                held.push(buf);
+            }
+        }
+        assert!(held.len() >= 100);
+        let bids: std::collections::BTreeSet<u16> = held.iter().map(|b| b.bid()).collect();
+        assert!(
+            bids.len() <= 2,
+            "100 messages in at most 2 buffers: {bids:?}"
+        );
+        // Every byte is still intact while the buffers are shared.
+        for (i, chunk) in held.chunks(1).enumerate().take(5) {
+            assert!(!chunk[0].is_empty(), "{i}");
+        }
+        drop(held);
+        drop(rx);
+        util::within(10, "buffers back", async {
+            while ring.available() < ring.entries() || util::in_flight() > 0 {
+                ringloop::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+    });
+}
+
+#[test]
+fn without_incremental_consumption_each_receive_takes_a_buffer() {
+    ringloop::run(async {
+        let ring = BufRing::builder()
+            .entries(4)
+            .buf_len(4096)
+            .incremental(false)
+            .build()
+            .unwrap();
+        assert!(!ring.is_incremental());
+        let (client, server) = pair().await;
+        let mut rx = server.recv_multishot(&ring);
+        let mut bids = Vec::new();
+        for i in 0..4u8 {
+            let (res, _) = client.write_all(vec![i; 10]).await;
+            res.unwrap();
+            let buf = util::within(10, "recv", rx.next()).await.unwrap().unwrap();
+            assert_eq!(&buf[..], &[i; 10]);
+            bids.push(buf.bid());
+            drop(buf);
+        }
+        let distinct: std::collections::BTreeSet<u16> = bids.iter().copied().collect();
+        assert_eq!(distinct.len(), 4, "one buffer per receive: {bids:?}");
+    });
+}

@@ -2,6 +2,14 @@
 //! of buffers the kernel picks from when data arrives, instead of one
 //! buffer per pending read. A thousand idle connections then cost no buffer
 //! memory at all; a buffer is taken only for data that actually came.
+//!
+//! With incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12) one
+//! buffer takes many receives, each at the next offset: small messages no
+//! longer use up a whole buffer each. A buffer goes back to the ring when
+//! the kernel is done with it (a CQE without `IORING_CQE_F_BUF_MORE`) and
+//! every [`PooledBuf`] viewing part of it has been dropped. Offsets are
+//! tracked in the order CQEs are reaped — the order in which the kernel
+//! consumed the buffer, whichever socket it received for.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -55,10 +63,25 @@ pub(crate) struct Inner {
     buf_len: u32,
     /// Our copy of the ring tail (the kernel owns the head).
     tail: Cell<u16>,
+    /// Registered with `IOU_PBUF_RING_INC`.
+    incremental: bool,
+    /// Per buffer id: how far the kernel has filled it, how many views of
+    /// it exist (pending items included), and whether the kernel is done.
+    usage: RefCell<Vec<Usage>>,
     /// Buffers currently in the ring (available to the kernel).
     available: Cell<u32>,
     /// Streams that stopped on ENOBUFS, woken when a buffer comes back.
     waiters: RefCell<Vec<Waker>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    /// Bytes the kernel has written into the buffer so far.
+    filled: u32,
+    /// Views of the buffer: items not yet dropped (or not yet taken).
+    views: u32,
+    /// The kernel will put nothing more into it until it is pushed again.
+    kernel_done: bool,
 }
 
 /// Builds a [`BufRing`].
@@ -66,15 +89,23 @@ pub(crate) struct Inner {
 pub struct BufRingBuilder {
     entries: u16,
     buf_len: u32,
+    incremental: bool,
 }
 
 impl BufRing {
-    /// Defaults: 256 buffers of 4 KiB.
+    /// Defaults: 256 buffers of 4 KiB, incremental consumption where the
+    /// kernel supports it.
     pub fn builder() -> BufRingBuilder {
         BufRingBuilder {
             entries: 256,
             buf_len: 4096,
+            incremental: true,
         }
+    }
+
+    /// Whether the ring consumes buffers incrementally (Linux 6.12+).
+    pub fn is_incremental(&self) -> bool {
+        self.inner.incremental
     }
 
     /// Size of each buffer.
@@ -104,9 +135,17 @@ impl BufRingBuilder {
         self
     }
 
-    /// Size of each buffer, 1 byte to 1 GiB... in practice a few KiB.
+    /// Size of each buffer, 1 byte to 1 GiB; in practice a few KiB, or
+    /// more with incremental consumption.
     pub fn buf_len(&mut self, len: u32) -> &mut Self {
         self.buf_len = len;
+        self
+    }
+
+    /// Let one buffer take many receives (`IOU_PBUF_RING_INC`, Linux 6.12;
+    /// default on; ignored where the kernel lacks it).
+    pub fn incremental(&mut self, on: bool) -> &mut Self {
+        self.incremental = on;
         self
     }
 
@@ -152,9 +191,28 @@ impl BufRingBuilder {
         let (Some(ring), Some(memory)) = (NonNull::new(ring), NonNull::new(memory)) else {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         };
-        // SAFETY: `ring` is a page-aligned allocation of `entries` entries,
-        // freed only after the group is unregistered (`Inner::drop`).
-        let bgid = match unsafe { driver.register_buf_ring(ring.as_ptr() as u64, entries) } {
+        let register = |flags| {
+            // SAFETY: `ring` is a page-aligned allocation of `entries`
+            // entries, freed only after the group is unregistered
+            // (`Inner::drop`).
+            unsafe { driver.register_buf_ring(ring.as_ptr() as u64, entries, flags) }
+        };
+        let mut incremental = self.incremental;
+        let mut registered = if incremental {
+            register(INCREMENTAL)
+        } else {
+            register(0)
+        };
+        if incremental
+            && registered
+                .as_ref()
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL))
+        {
+            // A kernel without incremental consumption.
+            incremental = false;
+            registered = register(0);
+        }
+        let bgid = match registered {
             Ok(bgid) => bgid,
             Err(err) => {
                 // SAFETY: allocated above with these layouts, never shared.
@@ -175,6 +233,8 @@ impl BufRingBuilder {
             memory_layout,
             buf_len: self.buf_len,
             tail: Cell::new(0),
+            incremental,
+            usage: RefCell::new(vec![Usage::default(); usize::from(entries)]),
             available: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
         };
@@ -186,6 +246,9 @@ impl BufRingBuilder {
         })
     }
 }
+
+/// `IOU_PBUF_RING_INC`.
+const INCREMENTAL: u16 = 2;
 
 impl Inner {
     pub(crate) fn bgid(&self) -> u16 {
@@ -220,32 +283,63 @@ impl Inner {
         self.available.set(self.available.get() + 1);
     }
 
-    /// A CQE says the kernel took a buffer out of the ring.
-    pub(crate) fn taken_by_kernel(&self) {
-        self.available.set(self.available.get().saturating_sub(1));
+    /// A CQE says the kernel put `len` bytes into buffer `bid` (in reap
+    /// order, i.e. the kernel's order). Returns where they start in it. The
+    /// data now has a view that [`take`](Self::take) or
+    /// [`discard`](Self::discard) must end.
+    pub(crate) fn filled(&self, bid: u16, len: u32, more: bool) -> u32 {
+        let mut usage = self.usage.borrow_mut();
+        let Some(u) = usage.get_mut(usize::from(bid)) else {
+            return 0;
+        };
+        let start = if self.incremental { u.filled } else { 0 };
+        u.filled = start.saturating_add(len);
+        u.views += 1;
+        if !(self.incremental && more) {
+            // Out of the ring until we push it again.
+            u.kernel_done = true;
+            self.available.set(self.available.get().saturating_sub(1));
+        }
+        start
     }
 
-    /// The kernel picked buffer `bid` and wrote `len` bytes into it.
-    pub(crate) fn take(self: &Rc<Self>, bid: u16, len: usize) -> PooledBuf {
+    /// The data of a CQE, as a buffer view for the user.
+    pub(crate) fn take(self: &Rc<Self>, bid: u16, start: u32, len: usize) -> PooledBuf {
+        let start = start.min(self.buf_len);
         PooledBuf {
             ring: self.clone(),
             bid,
-            len: len.min(self.buf_len as usize),
+            start,
+            len: len.min((self.buf_len - start) as usize),
         }
     }
 
-    /// A buffer the kernel picked for a result nobody will read: straight
-    /// back into the ring.
-    pub(crate) fn give_back(&self, bid: u16) {
-        self.recycle(bid);
+    /// The data of a CQE nobody will read (its stream was dropped).
+    pub(crate) fn discard(&self, bid: u16) {
+        self.release(bid);
     }
 
-    fn recycle(&self, bid: u16) {
-        if bid < self.entries {
+    /// A view of buffer `bid` ended; when it was the last and the kernel is
+    /// done with the buffer, it goes back into the ring.
+    fn release(&self, bid: u16) {
+        let recycle = {
+            let mut usage = self.usage.borrow_mut();
+            let Some(u) = usage.get_mut(usize::from(bid)) else {
+                return;
+            };
+            u.views = u.views.saturating_sub(1);
+            if u.views == 0 && u.kernel_done {
+                *u = Usage::default();
+                true
+            } else {
+                false
+            }
+        };
+        if recycle {
             self.push(bid);
+            let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+            waiters.into_iter().for_each(Waker::wake);
         }
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Waits (registers `waker`) until a buffer is back; `true` if one
@@ -287,6 +381,7 @@ impl fmt::Debug for BufRing {
             .field("entries", &self.inner.entries)
             .field("buf_len", &self.inner.buf_len)
             .field("available", &self.inner.available.get())
+            .field("incremental", &self.inner.incremental)
             .finish()
     }
 }
@@ -297,6 +392,9 @@ impl fmt::Debug for BufRing {
 pub struct PooledBuf {
     ring: Rc<Inner>,
     bid: u16,
+    /// Where the data starts in the buffer (non-zero with incremental
+    /// consumption).
+    start: u32,
     len: usize,
 }
 
@@ -305,16 +403,25 @@ impl PooledBuf {
     pub fn bid(&self) -> u16 {
         self.bid
     }
+
+    fn data_ptr(&self) -> *const u8 {
+        // In bounds: start + len <= buf_len (see `Inner::take`).
+        self.ring
+            .buf_ptr(self.bid)
+            .wrapping_add(self.start as usize)
+    }
 }
 
 impl Deref for PooledBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the kernel wrote `len` bytes into this buffer and handed
-        // it to us (CQE); it is out of the ring, so the kernel will not touch
-        // it until this PooledBuf gives it back on drop.
-        unsafe { std::slice::from_raw_parts(self.ring.buf_ptr(self.bid), self.len) }
+        // SAFETY: the kernel wrote these `len` bytes at `start` in the
+        // buffer and reported them in a CQE. It never writes them again while
+        // this view exists: with incremental consumption it only writes past
+        // them, and the buffer is pushed back into the ring only after the
+        // last view is dropped.
+        unsafe { std::slice::from_raw_parts(self.data_ptr(), self.len) }
     }
 }
 
@@ -323,7 +430,7 @@ impl Deref for PooledBuf {
 // moves; `len` bytes are initialized (the kernel wrote them).
 unsafe impl IoBuf for PooledBuf {
     fn stable_ptr(&self) -> *const u8 {
-        self.ring.buf_ptr(self.bid)
+        self.data_ptr()
     }
     fn bytes_init(&self) -> usize {
         self.len
@@ -335,7 +442,7 @@ unsafe impl IoBuf for PooledBuf {
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
-        self.ring.recycle(self.bid);
+        self.ring.release(self.bid);
     }
 }
 
@@ -343,6 +450,7 @@ impl fmt::Debug for PooledBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledBuf")
             .field("bid", &self.bid)
+            .field("start", &self.start)
             .field("len", &self.len)
             .finish()
     }

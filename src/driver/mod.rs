@@ -156,7 +156,12 @@ impl Driver {
     /// `ring` must point to `entries` page-aligned `io_uring_buf` entries
     /// that stay valid until [`unregister_buf_ring`](Self::unregister_buf_ring)
     /// is called for the returned id, or the driver shuts down.
-    pub(crate) unsafe fn register_buf_ring(&self, ring: u64, entries: u16) -> io::Result<u16> {
+    pub(crate) unsafe fn register_buf_ring(
+        &self,
+        ring: u64,
+        entries: u16,
+        flags: u16,
+    ) -> io::Result<u16> {
         let ring_guard = self.ring.borrow();
         let Some(uring) = ring_guard.as_ref() else {
             return Err(shut_down_error());
@@ -178,7 +183,7 @@ impl Driver {
         let result = unsafe {
             uring
                 .submitter()
-                .register_buf_ring_with_flags(ring, entries, bgid, 0)
+                .register_buf_ring_with_flags(ring, entries, bgid, flags)
         };
         if let Err(err) = result {
             self.free_bgids.borrow_mut().push(bgid);

@@ -2,6 +2,7 @@
 //! receives again and again, each time into a buffer the kernel picks from
 //! a [`BufRing`](crate::buf::BufRing).
 
+use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 
@@ -17,11 +18,18 @@ pub(crate) struct RecvMulti {
     /// Keeps the ring (and its memory) alive while the kernel may pick
     /// buffers from it for this op.
     ring: Rc<BufRingInner>,
+    /// Where the data of each observed, not yet consumed CQE starts in its
+    /// buffer, in CQE order.
+    starts: VecDeque<u32>,
 }
 
 impl RecvMulti {
     pub(crate) fn new(fd: SharedFd, ring: Rc<BufRingInner>) -> RecvMulti {
-        RecvMulti { fd, ring }
+        RecvMulti {
+            fd,
+            ring,
+            starts: VecDeque::new(),
+        }
     }
 }
 
@@ -48,18 +56,21 @@ impl Operation for RecvMulti {
 
     fn complete(self, _result: io::Result<u32>, _flags: u32) {}
 
-    /// Data that arrived after the stream was dropped: its buffer goes
-    /// straight back to the ring (the data is discarded with the stream).
+    /// Data that arrived after the stream was dropped: discarded with the
+    /// stream; its buffer goes back to the ring.
     fn dispose(&mut self, completion: Completion) {
         if let Some(bid) = io_uring::cqueue::buffer_select(completion.flags) {
-            self.ring.give_back(bid);
+            self.starts.pop_front();
+            self.ring.discard(bid);
         }
     }
 
-    /// The kernel took a buffer out of the ring for this CQE.
+    /// Every CQE, in reap order: account for the buffer space it used.
     fn observe(&mut self, completion: Completion) {
-        if io_uring::cqueue::buffer_select(completion.flags).is_some() {
-            self.ring.taken_by_kernel();
+        if let Some(bid) = io_uring::cqueue::buffer_select(completion.flags) {
+            let len = u32::try_from(completion.result).unwrap_or(0);
+            let more = io_uring::cqueue::buffer_more(completion.flags);
+            self.starts.push_back(self.ring.filled(bid, len, more));
         }
     }
 }
@@ -69,12 +80,13 @@ impl MultishotOperation for RecvMulti {
 
     fn item(&mut self, completion: Completion) -> RecvItem {
         let bid = io_uring::cqueue::buffer_select(completion.flags);
+        let start = bid.and_then(|_| self.starts.pop_front()).unwrap_or(0);
         match (completion.to_io_result(), bid) {
-            (Ok(n), Some(bid)) => RecvItem::Data(self.ring.take(bid, n as usize)),
+            (Ok(n), Some(bid)) => RecvItem::Data(self.ring.take(bid, start, n as usize)),
             (Ok(_), None) => RecvItem::Eof,
             (Err(err), bid) => {
                 if let Some(bid) = bid {
-                    self.ring.give_back(bid);
+                    self.ring.discard(bid);
                 }
                 RecvItem::Error(err)
             }
