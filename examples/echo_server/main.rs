@@ -35,8 +35,10 @@ OPTIONS:
     --direct              pooled path with connections held as direct
                           descriptors (slots of the ring's file table)
     --buf BYTES           plain path: read buffer per connection (default 16384)
-    --pool-bufs N         pooled path: buffers in the pool, a power of two (default 1024)
-    --pool-buf-len BYTES  pooled path: size of each pooled buffer (default 2048)
+    --pool-bufs N         pooled path: buffers in the pool, a power of two
+                          (default 256, or 1024 without incremental consumption)
+    --pool-buf-len BYTES  pooled path: size of each pooled buffer
+                          (default 8192, or 2048 without incremental consumption)
     -h, --help            print this help
 
 Stop it with Ctrl-C or SIGTERM; it prints what it served.";
@@ -46,8 +48,9 @@ struct Args {
     buf: usize,
     plain: bool,
     direct: bool,
-    pool_bufs: u16,
-    pool_buf_len: u32,
+    /// `None`: the default for the kernel's buffer-ring features.
+    pool_bufs: Option<u16>,
+    pool_buf_len: Option<u32>,
 }
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
@@ -63,8 +66,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         buf: 16 * 1024,
         plain: false,
         direct: false,
-        pool_bufs: 1024,
-        pool_buf_len: 2048,
+        pool_bufs: None,
+        pool_buf_len: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -83,12 +86,28 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--plain" => args.plain = true,
             "--direct" => args.direct = true,
-            "--pool-bufs" => args.pool_bufs = parse("--pool-bufs", it.next())?,
-            "--pool-buf-len" => args.pool_buf_len = parse("--pool-buf-len", it.next())?,
+            "--pool-bufs" => args.pool_bufs = Some(parse("--pool-bufs", it.next())?),
+            "--pool-buf-len" => args.pool_buf_len = Some(parse("--pool-buf-len", it.next())?),
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
     }
     Ok(Some(args))
+}
+
+/// The shared receive pool: 2 MiB either way. With incremental consumption
+/// (Linux 6.12) small messages share buffers, so fewer, larger buffers do;
+/// without it each receive takes a whole buffer, so there must be one per
+/// connection with a message in flight.
+fn build_pool(args: &Args) -> std::io::Result<BufRing> {
+    let pool = BufRing::builder()
+        .entries(args.pool_bufs.unwrap_or(256))
+        .buf_len(args.pool_buf_len.unwrap_or(8192))
+        .build()?;
+    if pool.is_incremental() || args.pool_bufs.is_some() || args.pool_buf_len.is_some() {
+        return Ok(pool);
+    }
+    drop(pool);
+    BufRing::builder().entries(1024).buf_len(2048).build()
 }
 
 fn main() -> ExitCode {
@@ -123,15 +142,13 @@ fn main() -> ExitCode {
         let (mode, described) = if args.plain {
             (echo::Mode::Plain { buf_size: args.buf }, format!("plain path, {} B buffer per connection", args.buf))
         } else {
-            let pool = BufRing::builder()
-                .entries(args.pool_bufs)
-                .buf_len(args.pool_buf_len)
-                .build()
+            let pool = build_pool(&args)
                 .map_err(|err| format!("cannot set up the buffer pool: {err} (try --plain)"))?;
             let described = format!(
-                "multishot accept + multishot recv into a pool of {} x {} B{}",
-                args.pool_bufs,
-                args.pool_buf_len,
+                "multishot accept + multishot recv into a pool of {} x {} B{}{}",
+                pool.entries(),
+                pool.buf_len(),
+                if pool.is_incremental() { " (incremental)" } else { "" },
                 if args.direct { ", direct descriptors" } else { "" }
             );
             let mode = if args.direct {
