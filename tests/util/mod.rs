@@ -57,3 +57,131 @@ impl Rng {
         }
     }
 }
+
+/// A per-test directory under `std::env::temp_dir()`, removed (with its
+/// contents) when dropped.
+#[derive(Debug)]
+pub struct TempDir {
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    /// A fresh, empty directory whose name contains `tag`, the process id
+    /// and a per-process counter, so parallel tests never share one.
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            std::env::temp_dir().join(format!("ringloop-{tag}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create the test's temporary directory");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub fn join(&self, name: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Whether `::1` can be bound here (IPv6 may be disabled in containers).
+/// Prints why a test is skipped when it cannot.
+pub fn ipv6_loopback(test: &str) -> bool {
+    match std::net::TcpListener::bind("[::1]:0") {
+        Ok(_) => true,
+        Err(err) => {
+            println!("{test}: skipped, cannot bind [::1]: {err}");
+            false
+        }
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit if the soft one is
+/// below `needed`. Returns the soft limit in force afterwards, or `None`
+/// (after printing why) when even the hard limit is below `needed`.
+pub fn raise_nofile(needed: u64) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the live, writable `lim`.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) };
+    assert_eq!(rc, 0, "getrlimit: {}", std::io::Error::last_os_error());
+    if lim.rlim_max < needed {
+        println!(
+            "RLIMIT_NOFILE hard limit is {} (< {needed} needed): skipped",
+            lim.rlim_max
+        );
+        return None;
+    }
+    if lim.rlim_cur < needed {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads one valid `rlimit`; raising the soft limit
+        // up to the hard one needs no privilege and only affects this
+        // process.
+        let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim) };
+        assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+    }
+    Some(lim.rlim_cur)
+}
+
+/// An endless deterministic byte stream: the same seed yields the same
+/// bytes however the stream is cut into chunks.
+#[derive(Clone, Debug)]
+pub struct ByteStream {
+    rng: Rng,
+    word: [u8; 8],
+    /// Bytes of `word` already handed out (8: none left).
+    used: usize,
+}
+
+impl ByteStream {
+    pub fn new(seed: u64) -> ByteStream {
+        ByteStream {
+            rng: Rng::new(seed),
+            word: [0; 8],
+            used: 8,
+        }
+    }
+
+    /// Fills `buf` with the next `buf.len()` bytes of the stream.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        let mut out = buf;
+        // Leftover bytes of the current word first.
+        if self.used < 8 {
+            let n = (8 - self.used).min(out.len());
+            out[..n].copy_from_slice(&self.word[self.used..self.used + n]);
+            self.used += n;
+            out = &mut out[n..];
+        }
+        let mut chunks = out.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            chunk.copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            self.word = self.rng.next_u64().to_le_bytes();
+            rest.copy_from_slice(&self.word[..rest.len()]);
+            self.used = rest.len();
+        }
+    }
+
+    /// The next `n` bytes as a new `Vec`.
+    pub fn take(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        self.fill(&mut v);
+        v
+    }
+}
