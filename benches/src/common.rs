@@ -220,6 +220,16 @@ pub fn proc_status_kib(pid: i32, field: &str) -> io::Result<u64> {
     ))
 }
 
+/// Cumulative microseconds in which some runnable task waited for a CPU
+/// (`/proc/pressure/cpu`, "some" line). None without PSI.
+pub fn cpu_pressure_us() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let line = text.lines().find(|l| l.starts_with("some"))?;
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))
+        .and_then(|v| v.parse().ok())
+}
+
 /// Pins the calling thread (and the children it spawns later) to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays in bounds

@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
@@ -24,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::Args;
 use crate::common::{
-    XorShift, clock_ticks_per_sec, now_ns, pin_to_cpu, proc_cpu_ticks, raise_nofile, self_cpu_ns,
+    XorShift, clock_ticks_per_sec, cpu_pressure_us, now_ns, pin_to_cpu, proc_cpu_ticks,
+    raise_nofile, self_cpu_ns,
 };
 use crate::hist::Histogram;
 use crate::uring_util::{BufRing, push_sqe};
@@ -43,7 +45,10 @@ echo-load --addr HOST:PORT [options]
   --server-pid PID     also report the server's CPU time over the window
   --max-msgs N         end the window after N messages
   --cpu N              pin to CPU N
-  --events             print `event window-start|window-end` lines
+  --events             print `event primed|window-start|window-end` lines
+                       (primed: every connection has had one echo back)
+  --window-on-signal   start the window on SIGUSR1 instead of after --warmup
+                       (then --warmup is the longest wait for the signal)
   --seed N             pattern seed (default 1)
   --connect-timeout S  (default 10)   --drain-timeout S (default 3)";
 
@@ -72,6 +77,9 @@ pub struct LoadConfig {
     pub max_msgs: Option<u64>,
     /// Print window events on stdout.
     pub events: bool,
+    /// Start the window on SIGUSR1 (warm-up lasts until then, at most
+    /// `warmup` seconds).
+    pub window_on_signal: bool,
     /// Pattern seed.
     pub seed: u64,
     /// Bound on connecting all connections, seconds.
@@ -96,6 +104,7 @@ impl LoadConfig {
             server_pid: a.value("--server-pid")?,
             max_msgs: a.value("--max-msgs")?,
             events: a.flag("--events"),
+            window_on_signal: a.flag("--window-on-signal"),
             seed: a.value_or("--seed", 1)?,
             connect_timeout: a.value_or("--connect-timeout", 10.0)?,
             drain_timeout: a.value_or("--drain-timeout", 3.0)?,
@@ -153,6 +162,10 @@ pub struct LoadReport {
     pub server_cpu_secs: Option<f64>,
     /// Server CPU time per echoed message, microseconds.
     pub server_cpu_us_per_msg: Option<f64>,
+    /// Share of the window in which some task waited for a CPU
+    /// (`/proc/pressure/cpu`): other load on the machine. None without PSI.
+    #[serde(default)]
+    pub cpu_pressure_share: Option<f64>,
     /// Time to connect every connection, milliseconds.
     pub connect_ms: f64,
     /// Whether every byte was checked.
@@ -173,6 +186,25 @@ const OP_SEND: u64 = 2;
 const BGID: u16 = 7;
 /// `IORING_ENTER_GETEVENTS` (the crate keeps its `sys` module private).
 const IORING_ENTER_GETEVENTS: u32 = 1;
+
+static GOT_USR1: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_usr1(_sig: libc::c_int) {
+    GOT_USR1.store(true, Ordering::Relaxed);
+}
+
+/// SIGUSR1 sets [`GOT_USR1`]; no SA_RESTART, so a waiting io_uring_enter
+/// returns EINTR and the loop sees the flag at once.
+fn catch_usr1() {
+    // SAFETY: a zeroed sigaction with a plain handler and an empty mask is
+    // valid; the handler only stores to an atomic.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+}
 
 #[inline]
 fn ud(conn: usize, op: u64) -> u64 {
@@ -209,6 +241,7 @@ struct Window {
     t0: u64,
     cpu0: u64,
     srv0: Option<u64>,
+    psi0: Option<u64>,
 }
 
 /// Runs the load and returns the report (with `error` set on failure).
@@ -274,6 +307,9 @@ fn push(
 
 fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
     let (size, pipe) = (cfg.size, cfg.pipeline);
+    if cfg.window_on_signal {
+        catch_usr1();
+    }
     let max_send = (size * pipe).max(65536);
 
     // The pattern table, leaked so that it outlives any in-flight send.
@@ -342,22 +378,23 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
     let mut msgs: u64 = 0;
     let mut outstanding: u64 = 0; // queued bytes not yet echoed
     let mut verified: u64 = 0;
+    let mut primed: usize = 0; // connections that have had an echo back
     let mut dirty: Vec<usize> = Vec::with_capacity(cfg.conns);
     let mut starved: Vec<usize> = Vec::new();
     let mut rearm: Vec<usize> = Vec::new();
 
     let start = now_ns();
     let warm_end = start + (cfg.warmup * 1e9) as u64;
-    let meas_end = warm_end + (cfg.secs * 1e9) as u64;
     let mut drain_end = u64::MAX;
     let mut phase = Phase::Warmup;
     let mut window = Window {
         t0: start,
         cpu0: self_cpu_ns(),
         srv0: server_ticks(),
+        psi0: cpu_pressure_us(),
     };
-    let mut window_end: Option<(u64, u64, Option<u64>)> = None;
-    if cfg.warmup == 0.0 {
+    let mut window_end: Option<(u64, u64, Option<u64>, Option<u64>)> = None;
+    if cfg.warmup == 0.0 && !cfg.window_on_signal {
         phase = Phase::Measure;
         event("window-start");
     }
@@ -405,7 +442,7 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
         } else {
             let deadline = match phase {
                 Phase::Warmup => warm_end,
-                Phase::Measure => meas_end,
+                Phase::Measure => window.t0 + (cfg.secs * 1e9) as u64,
                 Phase::Drain => drain_end,
             };
             let wait = deadline.saturating_sub(now_ns()).max(1000);
@@ -468,6 +505,12 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
                         c.recvd += n as u64;
                         outstanding -= n as u64;
                         let done_now = c.recvd / size as u64;
+                        if c.done == 0 && done_now > 0 {
+                            primed += 1;
+                            if primed == cfg.conns {
+                                event("primed");
+                            }
+                        }
                         while c.done < done_now {
                             let slot = (c.done % pipe as u64) as usize;
                             if measuring {
@@ -529,19 +572,29 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
         rearm.append(&mut starved);
 
         match phase {
-            Phase::Warmup if now >= warm_end => {
+            Phase::Warmup
+                if (cfg.window_on_signal && GOT_USR1.load(Ordering::Relaxed))
+                    || (!cfg.window_on_signal && now >= warm_end) =>
+            {
                 phase = Phase::Measure;
                 window = Window {
                     t0: now,
                     cpu0: self_cpu_ns(),
                     srv0: server_ticks(),
+                    psi0: cpu_pressure_us(),
                 };
                 hist.clear();
                 msgs = 0;
                 event("window-start");
             }
-            Phase::Measure if now >= meas_end || cfg.max_msgs.is_some_and(|m| msgs >= m) => {
-                window_end = Some((now, self_cpu_ns(), server_ticks()));
+            Phase::Warmup if cfg.window_on_signal && now >= warm_end => {
+                return Err(format!("no SIGUSR1 within {}s", cfg.warmup));
+            }
+            Phase::Measure
+                if now >= window.t0 + (cfg.secs * 1e9) as u64
+                    || cfg.max_msgs.is_some_and(|m| msgs >= m) =>
+            {
+                window_end = Some((now, self_cpu_ns(), server_ticks(), cpu_pressure_us()));
                 event("window-end");
                 phase = Phase::Drain;
                 drain_end = now + (cfg.drain_timeout * 1e9) as u64;
@@ -557,7 +610,7 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
         }
     }
 
-    let (t1, cpu1, srv1) = window_end.expect("window ended");
+    let (t1, cpu1, srv1, psi1) = window_end.expect("window ended");
     let wall = (t1 - window.t0) as f64 / 1e9;
     report.window_secs = wall;
     report.msgs = msgs;
@@ -577,6 +630,9 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
         if msgs > 0 {
             report.server_cpu_us_per_msg = Some(secs * 1e6 / msgs as f64);
         }
+    }
+    if let (Some(a), Some(b)) = (window.psi0, psi1) {
+        report.cpu_pressure_share = Some((b.saturating_sub(a) as f64 / 1e6 / wall).clamp(0.0, 1.0));
     }
     report.verified_bytes = verified;
     if msgs == 0 {
@@ -641,11 +697,13 @@ fn print_human(r: &LoadReport) {
         r.lat_p50_us, r.lat_p99_us, r.lat_p999_us, r.lat_mean_us, r.lat_max_us
     );
     println!(
-        "generator: cpu={:.3}s idle={:.1}% connect={:.1}ms verified={}B",
+        "generator: cpu={:.3}s idle={:.1}% connect={:.1}ms verified={}B cpu-pressure={}",
         r.gen_cpu_secs,
         r.gen_idle_share * 100.0,
         r.connect_ms,
-        r.verified_bytes
+        r.verified_bytes,
+        r.cpu_pressure_share
+            .map_or("n/a".into(), |p| format!("{:.1}%", p * 100.0))
     );
     if let Some(s) = r.server_cpu_secs {
         println!(

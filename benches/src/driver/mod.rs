@@ -33,7 +33,8 @@ pub struct Point {
 impl Point {
     /// `256 conns x 64 B`.
     pub fn label(&self) -> String {
-        format!("{} conns × {}", self.conns, human_bytes(self.size))
+        let s = if self.conns == 1 { "" } else { "s" };
+        format!("{} conn{s} × {}", self.conns, human_bytes(self.size))
     }
 
     /// `256x64B`, for charts.
@@ -134,6 +135,9 @@ pub struct Meta {
     pub pipeline: usize,
     /// Whether the generator verified every byte.
     pub verify: bool,
+    /// Whether the generator spun (busy-poll) at 1-connection points.
+    #[serde(default)]
+    pub busy_poll_1conn: bool,
     /// CPU of the servers.
     pub server_cpu: usize,
     /// CPU of the generator.
@@ -184,6 +188,7 @@ cargo run --release -p ringloop-bench -- echo [options]
   --points C×S,...     only these points, e.g. 1x64,1024x4096,16x65536
   --pipeline N         messages in flight per connection (default 1)
   --no-verify          do not check echoed bytes
+  --no-busy-poll       let the generator sleep at 1-connection points too
   --no-syscalls        skip the strace pass
   --syscall-secs S     traced window per server (default 3)
   --out PATH           report path (default docs/benchmarks.md); --no-doc: none
@@ -202,6 +207,7 @@ struct EchoOpts {
     points: Vec<Point>,
     pipeline: usize,
     verify: bool,
+    busy_poll_1conn: bool,
     syscalls: bool,
     syscall_secs: f64,
     out: Option<PathBuf>,
@@ -274,6 +280,7 @@ fn parse_echo(a: &mut Args) -> Result<EchoOpts, String> {
         },
         pipeline: a.value_or("--pipeline", 1)?,
         verify: !a.flag("--no-verify"),
+        busy_poll_1conn: !a.flag("--no-busy-poll"),
         syscalls: !a.flag("--no-syscalls"),
         syscall_secs: a.value_or("--syscall-secs", if quick { 0.75 } else { 3.0 })?,
         out: if a.flag("--no-doc") {
@@ -371,8 +378,11 @@ fn run_one(ctx: &Ctx, spec: &ServerSpec, point: &Point, round: usize, o: &EchoOp
         if o.verify {
             args.push("--verify".into());
         }
+        if point.conns == 1 && o.busy_poll_1conn {
+            args.push("--busy-poll".into());
+        }
         let timeout = Duration::from_secs_f64(o.warmup + o.secs + 40.0);
-        let load = run_load(&ctx.exe, ctx.load_cpu, &args, timeout, |_| {});
+        let load = run_load(&ctx.exe, ctx.load_cpu, &args, timeout, |_, _| {});
         if !server.alive() {
             let why = format!("server died during the run: {}", tail(&server.stderr, 3));
             return Err(match load {
@@ -455,8 +465,10 @@ fn run_syscalls(
             &size.to_string(),
             "--secs",
             &secs.to_string(),
+            // The window opens on SIGUSR1, once strace is attached.
+            "--window-on-signal",
             "--warmup",
-            "0.5",
+            "20",
             "--events",
             "--verify",
             "--drain-timeout",
@@ -467,25 +479,22 @@ fn run_syscalls(
         .collect();
         let _ = std::fs::remove_file(&out);
         let mut strace: Option<Guard> = None;
-        let mut spawn_err: Option<String> = None;
+        let mut attach_err: Option<String> = None;
         let load = run_load(
             &ctx.exe,
             ctx.load_cpu,
             &args,
             Duration::from_secs_f64(secs + 60.0),
-            |ev| match ev {
-                "window-start" => {
-                    let mut cmd = Command::new("strace");
-                    cmd.args(["-c", "-f", "-p", &pid, "-o"])
-                        .arg(&out)
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null());
-                    match Guard::spawn(&mut cmd) {
-                        Ok(g) => strace = Some(g),
-                        Err(e) => spawn_err = Some(e),
+            |ev, gen_pid| match ev {
+                // Every connection accepted and echoing: trace from here.
+                "primed" => match attach_strace(&pid, &out) {
+                    Ok(g) => {
+                        strace = Some(g);
+                        // SAFETY: kill(2) on the generator, our child.
+                        unsafe { libc::kill(gen_pid, libc::SIGUSR1) };
                     }
-                }
+                    Err(e) => attach_err = Some(e),
+                },
                 "window-end" => {
                     if let Some(s) = &strace {
                         s.signal(libc::SIGINT);
@@ -494,14 +503,14 @@ fn run_syscalls(
                 _ => {}
             },
         );
+        if let Some(e) = attach_err {
+            return Err(e);
+        }
         if let Some(mut s) = strace.take() {
             s.signal(libc::SIGINT);
             if s.wait_timeout(Duration::from_secs(10)).is_none() {
                 return Err("strace did not detach within 10s".into());
             }
-        }
-        if let Some(e) = spawn_err {
-            return Err(e);
         }
         let load = load?;
         let text = std::fs::read_to_string(&out).map_err(|e| format!("strace output: {e}"))?;
@@ -520,6 +529,28 @@ fn run_syscalls(
         rec.error = Some(e);
     }
     rec
+}
+
+/// Starts `strace -c -f -p PID -o OUT` and waits until it has attached.
+fn attach_strace(pid: &str, out: &Path) -> Result<Guard, String> {
+    let mut cmd = Command::new("strace");
+    cmd.args(["-c", "-f", "-p", pid, "-o"])
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut g = Guard::spawn(&mut cmd)?;
+    let lines = procs::line_channel(g.child().stderr.take().expect("piped"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.contains("attached") => break,
+            Ok(_) => {}
+            Err(_) => return Err("strace did not attach within 5s".into()),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok(g)
 }
 
 fn cmd_output(cmd: &str, args: &[&str]) -> Option<String> {
@@ -568,7 +599,9 @@ fn machine_meta() -> Meta {
     Meta {
         date: utc_now(),
         cpu,
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        // Online CPUs of the machine (not this process's affinity mask).
+        // SAFETY: sysconf has no preconditions.
+        cores: unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(0) as usize,
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
@@ -645,7 +678,8 @@ pub fn echo_main(argv: Vec<String>) -> ExitCode {
 
 fn echo(o: &EchoOpts, argv: &[String]) -> Result<(), String> {
     check_tools(o.syscalls)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: sysconf has no preconditions.
+    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     if o.server_cpu.max(o.load_cpu) >= cores {
         return Err(format!(
             "need CPUs {} and {}; this machine has {cores}",
@@ -693,7 +727,7 @@ fn echo(o: &EchoOpts, argv: &[String]) -> Result<(), String> {
                 let rec = run_one(&ctx, spec, point, round, o);
                 match (&rec.load, &rec.error) {
                     (Some(l), _) => eprintln!(
-                        "[{}/{}] {:<16} {:<12} {:>10.0} msg/s  p50 {:>7.1}us  p99 {:>8.1}us  gen idle {:>3.0}%{}",
+                        "[{}/{}] {:<16} {:<12} {:>10.0} msg/s  p50 {:>7.1}us  p99 {:>8.1}us  gen idle {:>3.0}%  psi {:>3.0}%{}",
                         round + 1,
                         o.rounds,
                         point.short(),
@@ -702,6 +736,7 @@ fn echo(o: &EchoOpts, argv: &[String]) -> Result<(), String> {
                         l.lat_p50_us,
                         l.lat_p99_us,
                         l.gen_idle_share * 100.0,
+                        l.cpu_pressure_share.unwrap_or(0.0) * 100.0,
                         rec.shutdown_issue
                             .as_ref()
                             .map(|s| format!("  (shutdown: {s})"))
@@ -747,6 +782,7 @@ fn echo(o: &EchoOpts, argv: &[String]) -> Result<(), String> {
     meta.warmup = o.warmup;
     meta.pipeline = o.pipeline;
     meta.verify = o.verify;
+    meta.busy_poll_1conn = o.busy_poll_1conn;
     meta.server_cpu = o.server_cpu;
     meta.load_cpu = o.load_cpu;
     meta.syscall_secs = o.syscall_secs;

@@ -227,13 +227,14 @@ impl Server {
 }
 
 /// Runs the generator (`exe load ...`) under `taskset -c CPU` and returns
-/// its report. `on_event` sees each `event X` line as it comes.
+/// its report. `on_event` sees each `event X` line as it comes, with the
+/// generator's pid.
 pub fn run_load(
     exe: &Path,
     cpu: usize,
     args: &[String],
     timeout: Duration,
-    mut on_event: impl FnMut(&str),
+    mut on_event: impl FnMut(&str, i32),
 ) -> Result<LoadReport, String> {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c")
@@ -248,6 +249,7 @@ pub fn run_load(
     let mut guard = Guard::spawn(&mut cmd)?;
     let lines = line_channel(guard.child().stdout.take().expect("piped"));
     let stderr = collect(guard.child().stderr.take().expect("piped"));
+    let pid = guard.pid();
     let deadline = Instant::now() + timeout;
     let mut report: Option<LoadReport> = None;
     loop {
@@ -255,7 +257,7 @@ pub fn run_load(
         match lines.recv_timeout(left) {
             Ok(line) => {
                 if let Some(ev) = line.strip_prefix("event ") {
-                    on_event(ev.trim());
+                    on_event(ev.trim(), pid);
                 } else if line.starts_with('{') {
                     report = Some(
                         serde_json::from_str(&line)

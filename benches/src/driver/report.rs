@@ -22,8 +22,15 @@ pub struct Agg {
     pub rss_mib: Option<f64>,
     pub cpu_us_per_msg: Option<f64>,
     pub gen_idle: f64,
+    /// The generator busy-polled (its idle share is 0 by construction).
+    pub busy_poll: bool,
+    /// Largest CPU-pressure share (other load) over the rounds.
+    pub pressure: Option<f64>,
     pub errors: Vec<String>,
 }
+
+/// CPU pressure above which a run is marked as disturbed by other load.
+const NOISY: f64 = 0.05;
 
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
@@ -80,6 +87,11 @@ pub fn aggregate(r: &Results, server: &str, point: &Point) -> Agg {
     a.p99 = m(&|l| l.lat_p99_us);
     a.p999 = m(&|l| l.lat_p999_us);
     a.gen_idle = m(&|l| l.gen_idle_share);
+    a.busy_poll = ok.iter().any(|(l, _)| l.busy_poll);
+    a.pressure = ok
+        .iter()
+        .filter_map(|(l, _)| l.cpu_pressure_share)
+        .reduce(f64::max);
     a.rss_mib = median_opt(
         ok.iter()
             .map(|(_, x)| x.rss_kib.map(|k| k as f64 / 1024.0))
@@ -102,6 +114,14 @@ fn baseline(r: &Results) -> &str {
         .iter()
         .find(|s| s.kind == "baseline")
         .map_or("tokio", |s| s.name.as_str())
+}
+
+fn idle_cell(a: &Agg) -> String {
+    if a.busy_poll {
+        "spin".into()
+    } else {
+        format!("{:.0}%", a.gen_idle * 100.0)
+    }
 }
 
 fn fmt_rate(v: f64) -> String {
@@ -173,7 +193,34 @@ pub fn markdown(r: &Results, svg: &str) -> String {
             ", bytes not verified"
         }
     );
-    let _ = writeln!(w, "| Wall time | {:.0} s |\n", m.elapsed_secs);
+    if m.busy_poll_1conn {
+        let _ = writeln!(
+            w,
+            "| Latency points | at 1 connection the generator busy-polls (`--busy-poll`) so \
+             that its own wake-up is not part of the round trip |"
+        );
+    }
+    let _ = writeln!(w, "| Wall time | {:.0} s |", m.elapsed_secs);
+    let mut psi: Vec<f64> = r
+        .runs
+        .iter()
+        .filter_map(|x| x.load.as_ref().and_then(|l| l.cpu_pressure_share))
+        .collect();
+    if !psi.is_empty() {
+        psi.sort_by(|a, b| a.total_cmp(b));
+        let noisy = psi.iter().filter(|&&p| p > NOISY).count();
+        let _ = writeln!(
+            w,
+            "| Other load | CPU pressure (`/proc/pressure/cpu`, share of each window in which \
+             some task waited for a CPU): median {:.1}%, max {:.1}%; {noisy} of {} runs above \
+             {:.0}% (marked †) |",
+            median(psi.clone()) * 100.0,
+            psi.last().copied().unwrap_or(0.0) * 100.0,
+            psi.len(),
+            NOISY * 100.0
+        );
+    }
+    let _ = writeln!(w);
 
     let _ = writeln!(w, "## Servers\n");
     let _ = writeln!(
@@ -246,14 +293,17 @@ pub fn markdown(r: &Results, svg: &str) -> String {
             } else {
                 "-".into()
             };
-            let partial = if a.ok < a.runs {
+            let mut partial = if a.ok < a.runs {
                 format!(" ({}/{} ok)", a.ok, a.runs)
             } else {
                 String::new()
             };
+            if a.pressure.is_some_and(|p| p > NOISY) {
+                partial.push_str(" †");
+            }
             let _ = writeln!(
                 w,
-                "| {name}{partial} | {} | ±{:.0}% | {:.1} | {} | {} | {} | {} | {} | {:.0}% | {} |",
+                "| {name}{partial} | {} | ±{:.0}% | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
                 fmt_rate(a.msgs_per_sec),
                 a.spread * 50.0,
                 a.mb_per_sec,
@@ -262,7 +312,7 @@ pub fn markdown(r: &Results, svg: &str) -> String {
                 fmt_us(a.p999),
                 a.rss_mib.map_or("-".into(), |v| format!("{v:.1}")),
                 a.cpu_us_per_msg.map_or("-".into(), |v| format!("{v:.2}")),
-                a.gen_idle * 100.0,
+                idle_cell(&a),
                 ratio
             );
         }
@@ -288,7 +338,9 @@ pub fn markdown(r: &Results, svg: &str) -> String {
            includes the cost of sleeping and waking per message.\n\
          - **gen idle**: share of the window the load generator was not on a CPU \
            (1 − its rusage CPU time / wall time). Near 0 means the generator, not the \
-           server, may be the limit.\n\
+           server, may be the limit; `spin` where it busy-polled.\n\
+         - **†**: in at least one round, other tasks competed for the CPUs during the \
+           window (CPU pressure above 5%): that number is suspect.\n\
          - **vs {base}**: msgs/s over {base}'s msgs/s at the same point.\n",
         crate::common::clock_ticks_per_sec()
     );
@@ -360,11 +412,7 @@ fn headroom(w: &mut String, r: &Results, names: &[&str]) {
         };
         let (raw, rt) = (best(true), best(false));
         let cell = |x: &Option<(&str, super::report::Agg)>| match x {
-            Some((n, a)) => format!(
-                "{n} | {} | {:.0}%",
-                fmt_rate(a.msgs_per_sec),
-                a.gen_idle * 100.0
-            ),
+            Some((n, a)) => format!("{n} | {} | {}", fmt_rate(a.msgs_per_sec), idle_cell(a)),
             None => "- | - | -".into(),
         };
         let h = match (&raw, &rt) {
@@ -408,11 +456,13 @@ fn syscalls(w: &mut String, r: &Results) {
     let _ = writeln!(w, "## Syscalls per echoed message\n");
     let _ = writeln!(
         w,
-        "256 connections × 64 B, `strace -c -f -p <server>` attached for the {} s window \
-         of a separate run (strace slows the server several-fold, so the throughput \
-         here is not comparable to the tables above; the counts per message are what \
-         matter). io_uring operations are not syscalls: only `io_uring_enter` and \
-         friends show. The window edges are aligned to within a few milliseconds.\n",
+        "256 connections × 64 B in a separate run: `strace -c -f -p <server>` is attached \
+         first, then the generator's {} s window opens (SIGUSR1) and strace detaches when it \
+         closes, so calls and messages cover nearly the same interval (messages in \
+         flight at the edges make the counts a few percent off). \
+         strace slows the server several-fold: the throughput here is not comparable to the \
+         tables above, the counts per message are what matter. io_uring operations are not \
+         syscalls: only `io_uring_enter` and friends show.\n",
         r.meta.syscall_secs
     );
     let _ = writeln!(
@@ -468,7 +518,8 @@ pub fn write_chart(r: &Results, path: &Path) -> Result<(), String> {
             })
             .collect::<Vec<_>>();
         for v in row.iter().flatten() {
-            ymax = ymax.max(*v * 1.1);
+            // Head room for the legend above the tallest bar.
+            ymax = ymax.max(*v * 1.3);
         }
         ratios.push(row);
     }
@@ -495,6 +546,7 @@ pub fn write_chart(r: &Results, path: &Path) -> Result<(), String> {
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_labels(0)
         .x_label_formatter(&|_| String::new())
         .y_desc(format!("msgs/s ÷ {base}"))
