@@ -542,3 +542,38 @@ fn close_reports_result_and_peer_sees_eof() {
         assert_eq!(util::in_flight(), 0);
     });
 }
+
+#[test]
+fn every_buffer_type_on_a_stream() {
+    ringloop::run(async {
+        let (_listener, client, server, _) = connected("127.0.0.1:0").await;
+        let (res, _) = client.write_all(b"vec|".to_vec()).await;
+        res.unwrap();
+        let (res, _) = client.write_all(Box::<[u8]>::from(&b"box|"[..])).await;
+        res.unwrap();
+        let (res, _) = client.write_all(&b"bytes|"[..]).await;
+        res.unwrap();
+        let (res, _) = client.write_all("str|").await;
+        res.unwrap();
+        let (res, _) = client.write_all(String::from("string|")).await;
+        res.unwrap();
+        let (res, _) = client.write(*b"array").await;
+        assert_eq!(res.unwrap(), 5);
+
+        let (res, v) = server.read_exact(Vec::with_capacity(4)).await;
+        res.unwrap();
+        assert_eq!(v, b"vec|");
+        let (res, b) = server.read_exact(vec![0u8; 4].into_boxed_slice()).await;
+        res.unwrap();
+        assert_eq!(&*b, b"box|");
+        let (res, a) = server.read_exact([0u8; 6]).await;
+        res.unwrap();
+        assert_eq!(&a, b"bytes|");
+        let (res, v) = server.read_exact(Vec::with_capacity(11)).await;
+        res.unwrap();
+        assert_eq!(v, b"str|string|");
+        let (res, a) = server.read([0u8; 64]).await;
+        let n = res.unwrap();
+        assert_eq!(&a[..n], b"array");
+    });
+}
