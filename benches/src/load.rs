@@ -40,6 +40,9 @@ echo-load --addr HOST:PORT [options]
   --secs S             measured window (default 5)
   --warmup S           traffic before the window, not measured (default 1)
   --verify             check every echoed byte against the sent pattern
+  --discard            receive with MSG_TRUNC: the kernel drops echoed bytes
+                       without copying them (halves the client's copying;
+                       excludes --verify)
   --busy-poll          never sleep in io_uring_enter (lowest latency, 100% CPU)
   --json               print the report as one JSON line
   --server-pid PID     also report the server's CPU time over the window
@@ -71,6 +74,8 @@ pub struct LoadConfig {
     pub verify: bool,
     /// Spin instead of sleeping for completions.
     pub busy_poll: bool,
+    /// Receive with MSG_TRUNC (no copy, no verification).
+    pub discard: bool,
     /// Sample this process's CPU time over the window.
     pub server_pid: Option<i32>,
     /// Stop the window after this many messages.
@@ -101,6 +106,7 @@ impl LoadConfig {
             warmup: a.value_or("--warmup", 1.0)?,
             verify: a.flag("--verify"),
             busy_poll: a.flag("--busy-poll"),
+            discard: a.flag("--discard"),
             server_pid: a.value("--server-pid")?,
             max_msgs: a.value("--max-msgs")?,
             events: a.flag("--events"),
@@ -111,6 +117,9 @@ impl LoadConfig {
         };
         let json = a.flag("--json");
         let cpu = a.value("--cpu")?;
+        if cfg.discard && cfg.verify {
+            return Err("--discard and --verify exclude each other".into());
+        }
         if cfg.conns == 0 || cfg.conns > 60_000 {
             return Err("--conns must be 1..=60000".into());
         }
@@ -357,6 +366,7 @@ fn run_inner(cfg: &LoadConfig, report: &mut LoadReport) -> Result<(), String> {
 
     let recv_entry = |i: usize| {
         opcode::RecvMulti::new(types::Fixed(i as u32), BGID)
+            .flags(if cfg.discard { libc::MSG_TRUNC } else { 0 })
             .build()
             .user_data(ud(i, OP_RECV))
     };

@@ -334,7 +334,7 @@ pub fn markdown(r: &Results, svg: &str) -> String {
          - **peak RSS**: server `VmHWM` from `/proc/<pid>/status` at the end of the run \
            (connections still open).\n\
          - **server CPU µs/msg**: server utime+stime (`/proc/<pid>/stat`, all threads, \
-           {}-tick resolution) over the window divided by messages. At low load this \
+           1/{} s resolution) over the window divided by messages. At low load this \
            includes the cost of sleeping and waking per message.\n\
          - **gen idle**: share of the window the load generator was not on a CPU \
            (1 − its rusage CPU time / wall time). Near 0 means the generator, not the \
