@@ -54,7 +54,9 @@ mod op;
 pub mod process;
 pub mod runtime;
 pub mod signal;
+pub mod sync;
 mod sys;
+pub mod task;
 pub mod time;
 
 pub use blocking::spawn_blocking;

@@ -351,7 +351,6 @@ fn std_conversions() {
 /// `pwrite` with an offset beyond `i64::MAX` fails with `EINVAL`, and so
 /// does io_uring for every other such offset.
 #[test]
-#[ignore = "BUG: write_at/read_at(pos = u64::MAX) use the file position (offset 0) instead of failing"]
 fn position_u64_max_is_not_the_current_position() {
     let dir = util::TempDir::new("fs-max");
     let path = dir.join("m");
@@ -383,7 +382,6 @@ fn position_u64_max_is_not_the_current_position() {
 /// return an error, not panic on `pos + done` overflowing ("the library
 /// never panics on bad input").
 #[test]
-#[ignore = "BUG: read_exact_at/write_all_at(pos = u64::MAX) panic on offset overflow (after using offset 0)"]
 fn exact_ops_at_u64_max_do_not_panic() {
     let dir = util::TempDir::new("fs-max-exact");
     let path = dir.join("m");

@@ -229,7 +229,6 @@ fn create_dir_all() {
 /// there, `mkdir` fails with `EEXIST`, which it swallows: it returns `Ok`
 /// though no directory exists (std returns `AlreadyExists`).
 #[test]
-#[ignore = "BUG: fs::create_dir_all(path) returns Ok(()) when path is an existing regular file"]
 fn create_dir_all_on_an_existing_file_fails() {
     let dir = util::TempDir::new("fs-dir-all-file");
     let file = dir.join("file");

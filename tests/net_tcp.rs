@@ -218,7 +218,6 @@ fn zero_length_buffers_are_valid() {
 /// zero-length `IORING_OP_RECV` on a TCP socket instead waits in the kernel
 /// until data arrives, so with an idle peer it never returns.
 #[test]
-#[ignore = "BUG: read() with a zero-capacity buffer on an idle TCP stream hangs until the peer sends (expected Ok(0) at once)"]
 fn zero_capacity_read_returns_at_once() {
     ringloop::run(async {
         let (_listener, _client, server, _) = connected("127.0.0.1:0").await;

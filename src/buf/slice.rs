@@ -69,8 +69,22 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         self.buf.stable_mut_ptr().wrapping_add(self.begin)
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller initialized `pos` bytes from `begin`, so the
-        // underlying buffer is initialized up to `begin + pos`.
+        if pos == 0 {
+            return;
+        }
+        let init = self.buf.bytes_init();
+        if init < self.begin {
+            // The slice starts past the initialized part: the gap was never
+            // written. Zero it, or marking `begin + pos` initialized would
+            // expose uninitialized memory.
+            // SAFETY: `init..begin` lies within the buffer's capacity (the
+            // slice's range is clamped to it) and we have unique access.
+            unsafe {
+                std::ptr::write_bytes(self.buf.stable_mut_ptr().add(init), 0, self.begin - init);
+            }
+        }
+        // SAFETY: `0..begin` is initialized (it was, or was just zeroed) and
+        // the caller initialized `pos` bytes from `begin`.
         unsafe { self.buf.set_init(self.begin + pos) };
     }
 }

@@ -61,7 +61,15 @@ impl File {
 
     /// Reads into `buf` (up to its capacity) from offset `pos`. Returns 0 at
     /// or past the end of the file.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an offset above `i64::MAX` (the kernel's limit);
+    /// the kernel's errors.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
+        if let Err(err) = check_offset(pos) {
+            return (Err(err), buf);
+        }
         Op::submit(Read::new(self.fd.clone(), buf, pos)).await
     }
 
@@ -72,7 +80,10 @@ impl File {
         let mut done = 0;
         let mut buf = buf;
         while done < len {
-            let (result, slice) = self.read_at(buf.slice(done..len), pos + done as u64).await;
+            let Some(at) = pos.checked_add(done as u64) else {
+                return (Err(offset_error(pos)), buf);
+            };
+            let (result, slice) = self.read_at(buf.slice(done..len), at).await;
             buf = slice.into_inner();
             match result {
                 Ok(0) => {
@@ -96,22 +107,38 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> (io::Result<usize>, Vec<B>) {
+        if let Err(err) = check_offset(pos) {
+            return (Err(err), bufs);
+        }
         Op::submit(Readv::new(self.fd.clone(), bufs, pos)).await
     }
 
     /// Reads into a registered buffer (see
     /// [`FixedBufRegistry`](crate::buf::FixedBufRegistry)) from `pos`.
     pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> (io::Result<usize>, FixedBuf) {
+        if let Err(err) = check_offset(pos) {
+            return (Err(err), buf);
+        }
         Op::submit(ReadFixed::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes a registered buffer's bytes at `pos`.
     pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> (io::Result<usize>, FixedBuf) {
+        if let Err(err) = check_offset(pos) {
+            return (Err(err), buf);
+        }
         Op::submit(WriteFixed::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes some of `buf` at offset `pos`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an offset above `i64::MAX`; the kernel's errors.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
+        if let Err(err) = check_offset(pos) {
+            return (Err(err), buf);
+        }
         Op::submit(Write::new(self.fd.clone(), buf, pos)).await
     }
 
@@ -121,7 +148,10 @@ impl File {
         let mut done = 0;
         let mut buf = buf;
         while done < len {
-            let (result, slice) = self.write_at(buf.slice(done..len), pos + done as u64).await;
+            let Some(at) = pos.checked_add(done as u64) else {
+                return (Err(offset_error(pos)), buf);
+            };
+            let (result, slice) = self.write_at(buf.slice(done..len), at).await;
             buf = slice.into_inner();
             match result {
                 Ok(0) => {
@@ -141,6 +171,9 @@ impl File {
 
     /// Writes several buffers, in order, at `pos`.
     pub async fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, pos: u64) -> (io::Result<usize>, Vec<B>) {
+        if let Err(err) = check_offset(pos) {
+            return (Err(err), bufs);
+        }
         Op::submit(Writev::new(self.fd.clone(), bufs, pos)).await
     }
 
@@ -230,6 +263,26 @@ impl File {
                 )
             })
     }
+}
+
+/// The kernel takes offsets up to `i64::MAX`; for io_uring `u64::MAX` (-1)
+/// even means "the file's current position", which a positional call must
+/// never mean by accident.
+fn check_offset(pos: u64) -> io::Result<()> {
+    if i64::try_from(pos).is_err() {
+        return Err(offset_error(pos));
+    }
+    Ok(())
+}
+
+fn offset_error(pos: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "file offset {pos} is past the largest the kernel takes ({})",
+            i64::MAX
+        ),
+    )
 }
 
 impl AsRawFd for File {

@@ -194,19 +194,35 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// The first error other than `AlreadyExists` for a directory.
 pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
+    // Walk up to the first ancestor that exists (whatever it is).
     let mut missing = Vec::new();
     let mut current = Some(path);
     while let Some(dir) = current {
-        if dir.as_os_str().is_empty() || metadata(dir).await.is_ok_and(|m| m.is_dir()) {
+        if dir.as_os_str().is_empty() {
             break;
         }
-        missing.push(dir);
+        match symlink_metadata(dir).await {
+            Ok(meta) => {
+                if dir == path && !meta.is_dir() && !metadata(dir).await.is_ok_and(|m| m.is_dir()) {
+                    let err = io::Error::from(io::ErrorKind::AlreadyExists);
+                    return Err(path_error("create directory", dir, err));
+                }
+                break;
+            }
+            Err(_) => missing.push(dir),
+        }
         current = dir.parent();
     }
+    // Create them top-down; a file in the way fails with NotADirectory.
     for dir in missing.into_iter().rev() {
         match create_dir(dir).await {
             Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+            // Made meanwhile by someone else: fine if it is a directory.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                if !metadata(dir).await.is_ok_and(|m| m.is_dir()) {
+                    return Err(err);
+                }
+            }
             Err(err) => return Err(err),
         }
     }

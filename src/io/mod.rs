@@ -5,12 +5,16 @@
 //! is in flight; if the future is dropped first, the operation is cancelled
 //! and the buffer is freed only after the kernel has let go of it.
 
+mod buffered;
+mod copy;
 mod pipe;
 mod shared_fd;
 
 use std::future::Future;
 use std::io;
 
+pub use buffered::{BufReader, BufWriter, Lines};
+pub use copy::copy;
 pub use pipe::{PipeReader, PipeWriter, pipe};
 pub(crate) use shared_fd::SharedFd;
 

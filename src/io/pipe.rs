@@ -48,6 +48,9 @@ pub struct PipeWriter {
 impl PipeReader {
     /// Reads into `buf`; 0 means every writer is closed.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        if buf.bytes_total() == 0 {
+            return (Ok(0), buf);
+        }
         Op::submit(Read::new(self.fd.clone(), buf, CURRENT_POSITION)).await
     }
 

@@ -36,6 +36,11 @@ impl Socket {
     }
 
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        // Like read(2) with a zero length: nothing to wait for. (The kernel
+        // would arm a poll and wait for data it cannot deliver.)
+        if buf.bytes_total() == 0 {
+            return (Ok(0), buf);
+        }
         Op::submit(Recv::new(self.fd.clone(), buf)).await
     }
 
@@ -48,6 +53,9 @@ impl Socket {
         buf: B,
         timeout: std::time::Duration,
     ) -> (io::Result<usize>, B) {
+        if buf.bytes_total() == 0 {
+            return (Ok(0), buf);
+        }
         Op::submit_with_timeout(Recv::new(self.fd.clone(), buf), timeout).await
     }
 
