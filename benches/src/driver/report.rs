@@ -190,7 +190,7 @@ pub fn markdown(r: &Results, svg: &str) -> String {
         if m.verify {
             ", every echoed byte verified"
         } else {
-            ", bytes not verified"
+            ", echoed bytes discarded unchecked (`--discard`, MSG_TRUNC)"
         }
     );
     if m.busy_poll_1conn {
