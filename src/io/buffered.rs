@@ -492,7 +492,7 @@ impl<W: AsyncWriteOwned> BufWriter<W> {
         if self.buf.len() >= self.cap {
             self.flush_buf().await?;
         }
-        let n = (self.cap - self.buf.len()).min(data.len());
+        let n = self.cap.saturating_sub(self.buf.len()).min(data.len());
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
     }
