@@ -218,7 +218,10 @@ struct EchoOpts {
 }
 
 fn repo_path(rel: &str) -> PathBuf {
-    Path::new(MANIFEST_DIR).join("..").join(rel)
+    Path::new(MANIFEST_DIR)
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .join(rel)
 }
 
 fn parse_points(s: &str) -> Result<Vec<Point>, String> {

@@ -331,8 +331,8 @@ pub fn markdown(r: &Results, svg: &str) -> String {
          - **p50/p99/p99.9 µs**: round trip of one message, from the generator loop iteration \
            that queued it to the one that saw its last byte back (timestamps are taken once \
            per loop iteration; with pipeline > 1 each message is timed from its own send).\n\
-         - **peak RSS**: server `VmHWM` from `/proc/<pid>/status` at the end of the run \
-           (connections still open).\n\
+         - **peak RSS**: server `VmHWM` (high-water mark) from `/proc/<pid>/status`, read \
+           after the generator finished, before the server is stopped.\n\
          - **server CPU µs/msg**: server utime+stime (`/proc/<pid>/stat`, all threads, \
            1/{} s resolution) over the window divided by messages. At low load this \
            includes the cost of sleeping and waking per message.\n\
