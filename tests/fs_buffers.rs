@@ -80,8 +80,13 @@ fn io_on_slices_touches_only_the_range() {
     ringloop::run(async {
         let file = rw_file(&path).await;
         let (res, back) = file.write_at(b"hello world".to_vec().slice(6..), 0).await;
-        assert_eq!(res.unwrap(), 5);
-        assert_eq!(back.into_inner(), b"hello world");
+        let n = res.unwrap();
+        util::assert_transfer(n, 5);
+        assert_eq!((back.begin(), back.end()), (6, 11));
+        // The rest (under fault injection), through a slice of the slice.
+        let (res, back) = file.write_all_at(back.slice(n..), n as u64).await;
+        res.unwrap();
+        assert_eq!(back.into_inner().into_inner(), b"hello world");
         let (res, _) = file.write_at(b"abc".to_vec().slice(1..2), 5).await;
         assert_eq!(res.unwrap(), 1);
         // Out-of-range and inverted slices write nothing, without error.
@@ -93,11 +98,16 @@ fn io_on_slices_touches_only_the_range() {
 
         // A read into a slice fills that range only.
         let (res, s) = file.read_at(vec![b'.'; 10].slice(3..7), 0).await;
-        assert_eq!(res.unwrap(), 4);
+        let n = res.unwrap();
+        util::assert_transfer(n, 4);
+        assert_eq!(&s[..n], &b"worl"[..n]);
+        assert_eq!(&s.into_inner()[7..], b"...", "nothing past the range");
+        let (res, s) = file.read_exact_at(vec![b'.'; 10].slice(3..7), 0).await;
+        res.unwrap();
         assert_eq!(&s[..], b"worl");
         assert_eq!(s.into_inner(), b"...worl...");
-        let (res, s) = file.read_at([0u8; 8].slice(6..100), 0).await;
-        assert_eq!(res.unwrap(), 2);
+        let (res, s) = file.read_exact_at([0u8; 8].slice(6..100), 0).await;
+        res.unwrap();
         assert_eq!(s.into_inner(), *b"\0\0\0\0\0\0wo");
         let (res, s) = file.read_at(vec![1u8; 4].slice(4..), 0).await;
         assert_eq!(res.unwrap(), 0, "an empty slice reads nothing");
@@ -106,8 +116,8 @@ fn io_on_slices_touches_only_the_range() {
         // A Vec read into its spare capacity grows its len with the data.
         let mut v = Vec::with_capacity(16);
         v.extend_from_slice(b"AB");
-        let (res, s) = file.read_at(v.slice(2..5), 0).await;
-        assert_eq!(res.unwrap(), 3);
+        let (res, s) = file.read_exact_at(v.slice(2..5), 0).await;
+        res.unwrap();
         assert_eq!(s.into_inner(), b"ABwor");
         file.close().await.unwrap();
     });
@@ -167,15 +177,17 @@ fn every_buffer_type_reads() {
         let file = File::open(&path).await.unwrap();
 
         let (res, v) = file.read_at(Vec::with_capacity(4), 0).await;
-        assert_eq!(res.unwrap(), 4);
-        assert_eq!(v, b"0123");
+        let n = res.unwrap();
+        util::assert_transfer(n, 4);
+        assert_eq!(v, &b"0123"[..n]);
         let (res, v) = file.read_exact_at(Vec::with_capacity(6), 4).await;
         res.unwrap();
         assert_eq!(v, b"456789");
 
         let (res, b) = file.read_at(vec![0u8; 3].into_boxed_slice(), 10).await;
-        assert_eq!(res.unwrap(), 3);
-        assert_eq!(&*b, b"abc");
+        let n = res.unwrap();
+        util::assert_transfer(n, 3);
+        assert_eq!(&b[..n], &b"abc"[..n]);
         let (res, b) = file
             .read_exact_at(vec![0u8; 16].into_boxed_slice(), 0)
             .await;
@@ -183,17 +195,19 @@ fn every_buffer_type_reads() {
         assert_eq!(&*b, b"0123456789abcdef");
 
         let (res, a) = file.read_at([0u8; 5], 11).await;
-        assert_eq!(res.unwrap(), 5);
-        assert_eq!(&a, b"bcdef");
+        let n = res.unwrap();
+        util::assert_transfer(n, 5);
+        assert_eq!(&a[..n], &b"bcdef"[..n]);
         let (res, a) = file.read_exact_at([0u8; 2], 14).await;
         res.unwrap();
         assert_eq!(&a, b"ef");
 
         // A large array moves into the op's state and back intact.
         let (res, a) = file.read_at([0xEEu8; 4096], 0).await;
-        assert_eq!(res.unwrap(), 16);
-        assert_eq!(&a[..16], b"0123456789abcdef");
-        assert!(a[16..].iter().all(|&b| b == 0xEE), "the rest untouched");
+        let n = res.unwrap();
+        util::assert_transfer(n, 16);
+        assert_eq!(&a[..n], &b"0123456789abcdef"[..n]);
+        assert!(a[n..].iter().all(|&b| b == 0xEE), "the rest untouched");
 
         // readv with array buffers.
         let (res, bufs) = file.readv_at(vec![[0u8; 3], [0u8; 3]], 1).await;
@@ -205,9 +219,10 @@ fn every_buffer_type_reads() {
 
 /// Reading into `v.slice(8..)` of a `Vec` with `len() == 0` must not make
 /// `v.len()` cover bytes 0..8, which nobody initialized: safe code could
-/// then read uninitialized memory (UB). `Slice::set_init` calls the Vec's
-/// `set_init(begin + n)`, whose contract ("the first `pos` bytes are
-/// initialized") does not hold for `0..begin`.
+/// then read uninitialized memory (UB). (Regression: `Slice::set_init` used
+/// to call the Vec's `set_init(begin + n)`, whose contract — "the first
+/// `pos` bytes are initialized" — does not hold for `0..begin`; the gap is
+/// now zeroed.)
 ///
 /// The test pre-fills the spare capacity with 0xAA (so the test itself
 /// reads no uninitialized memory) and checks that those never-written
@@ -225,7 +240,7 @@ fn slice_read_past_len_does_not_expose_uninitialized_bytes() {
         }
         assert!(v.is_empty());
         let (res, s) = file.read_at(v.slice(8..), 0).await;
-        assert_eq!(res.unwrap(), 4);
+        assert!(res.unwrap() > 0);
         let v = s.into_inner();
         assert!(
             v.is_empty() || v[..8].iter().all(|&b| b == 0),
@@ -290,8 +305,9 @@ fn custom_buffer_types() {
                 0,
             )
             .await;
-        assert_eq!(res.unwrap(), 6);
-        assert_eq!(c.data, b"custom");
+        let n = res.unwrap();
+        util::assert_transfer(n, 6);
+        assert_eq!(c.data, &b"custom"[..n]);
         file.close().await.unwrap();
     });
 }

@@ -6,6 +6,7 @@ mod util;
 
 use std::io::ErrorKind;
 
+use ringloop::buf::IoBuf;
 use ringloop::fs::{File, OpenOptions};
 
 #[test]
@@ -15,8 +16,11 @@ fn create_write_read_close() {
     ringloop::run(async {
         let file = File::create(&path).await.unwrap();
         let (res, buf) = file.write_at(b"hello world".to_vec(), 0).await;
-        assert_eq!(res.unwrap(), 11);
+        let n = res.unwrap();
+        util::assert_transfer(n, 11);
         assert_eq!(buf, b"hello world", "the buffer comes back");
+        let (res, _) = file.write_all_at(buf.slice(n..), n as u64).await;
+        res.unwrap();
         let (res, _) = file.write_at(b"W".to_vec(), 6).await;
         assert_eq!(res.unwrap(), 1);
         file.sync_all().await.unwrap();
@@ -31,12 +35,14 @@ fn create_write_read_close() {
 
         let file = File::open(&path).await.unwrap();
         let (res, buf) = file.read_at(Vec::with_capacity(5), 6).await;
-        assert_eq!(res.unwrap(), 5);
-        assert_eq!(buf, b"World");
+        let n = res.unwrap();
+        util::assert_transfer(n, 5);
+        assert_eq!(buf, &b"World"[..n]);
         // Short read at the tail, then 0 at and past EOF.
         let (res, buf) = file.read_at(Vec::with_capacity(100), 8).await;
-        assert_eq!(res.unwrap(), 3);
-        assert_eq!(buf, b"rld");
+        let n = res.unwrap();
+        util::assert_transfer(n, 3);
+        assert_eq!(buf, &b"rld"[..n]);
         let (res, buf) = file.read_at(Vec::with_capacity(100), 11).await;
         assert_eq!(res.unwrap(), 0, "read at EOF returns 0");
         assert!(buf.is_empty());
@@ -348,8 +354,8 @@ fn std_conversions() {
 
 /// `u64::MAX` is io_uring's "use the file position" offset. A positional
 /// write there must not silently land at the current position (offset 0):
-/// `pwrite` with an offset beyond `i64::MAX` fails with `EINVAL`, and so
-/// does io_uring for every other such offset.
+/// like `pwrite` (`EINVAL`), every offset beyond `i64::MAX` is
+/// `InvalidInput`. (Regression: `u64::MAX` used to read and write at 0.)
 #[test]
 fn position_u64_max_is_not_the_current_position() {
     let dir = util::TempDir::new("fs-max");
@@ -363,8 +369,12 @@ fn position_u64_max_is_not_the_current_position() {
             .await
             .unwrap();
         // Every offset past i64::MAX is invalid; u64::MAX must be too.
-        let (res, _) = file.read_at(Vec::with_capacity(8), u64::MAX - 1).await;
-        assert!(res.is_err(), "u64::MAX - 1 is rejected");
+        for pos in [1 << 63, u64::MAX - 1, u64::MAX] {
+            let (res, _) = file.read_at(Vec::with_capacity(8), pos).await;
+            assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput, "{pos}");
+            let (res, _) = file.write_at(b"CLOBBER!".to_vec(), pos).await;
+            assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput, "{pos}");
+        }
         let (res, buf) = file.read_at(Vec::with_capacity(8), u64::MAX).await;
         assert!(
             !matches!(res, Ok(n) if n > 0),
@@ -380,7 +390,7 @@ fn position_u64_max_is_not_the_current_position() {
 
 /// `read_exact_at`/`write_all_at` near the top of the offset range must
 /// return an error, not panic on `pos + done` overflowing ("the library
-/// never panics on bad input").
+/// never panics on bad input"). (Regression: they used to panic.)
 #[test]
 fn exact_ops_at_u64_max_do_not_panic() {
     let dir = util::TempDir::new("fs-max-exact");

@@ -226,8 +226,9 @@ fn create_dir_all() {
 
 /// `create_dir_all` promises a directory at `path` ("the first error other
 /// than `AlreadyExists` for a directory"). When a regular file is already
-/// there, `mkdir` fails with `EEXIST`, which it swallows: it returns `Ok`
-/// though no directory exists (std returns `AlreadyExists`).
+/// there, `mkdir` fails with `EEXIST`; that must come back as
+/// `AlreadyExists`, like std. (Regression: it used to be swallowed, and
+/// `Ok` returned though no directory exists.)
 #[test]
 fn create_dir_all_on_an_existing_file_fails() {
     let dir = util::TempDir::new("fs-dir-all-file");

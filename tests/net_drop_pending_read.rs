@@ -113,9 +113,9 @@ fn dropped_task_handle_does_not_close_a_running_reader() {
     ringloop::run(async {
         let (stream, peer) = UnixStream::pair().unwrap();
         let task = ringloop::spawn(async move {
-            let (res, buf) = stream.read(Vec::with_capacity(1024)).await;
-            let n = res.unwrap();
-            let (res, _) = stream.write_all(buf[..n].to_vec()).await;
+            let (res, buf) = stream.read_exact(Vec::with_capacity(12)).await;
+            res.unwrap();
+            let (res, _) = stream.write_all(buf).await;
             res.unwrap();
         });
         drop(task);

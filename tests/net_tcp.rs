@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::task::Context;
 
 use futures_util::task::noop_waker_ref;
+use ringloop::buf::IoBuf;
 use ringloop::net::{TcpListener, TcpSocket, TcpStream};
 
 /// A listener on `addr` and a connected pair: (client, server, server's view
@@ -67,8 +68,8 @@ fn accept_connect_v4_with_addresses() {
         assert!(listener.local_addr().unwrap().is_ipv4());
         check_addresses(&listener, &client, &server, peer);
 
-        let (res, _) = client.write(b"ping".to_vec()).await;
-        assert_eq!(res.unwrap(), 4);
+        let (res, _) = client.write_all(b"ping".to_vec()).await;
+        res.unwrap();
         let (res, buf) = server.read_exact(Vec::with_capacity(4)).await;
         res.unwrap();
         assert_eq!(buf, b"ping");
@@ -102,12 +103,19 @@ fn read_write_write_all_read_exact() {
 
         // write / read: the count comes back with the buffer.
         let (res, buf) = client.write(b"hello".to_vec()).await;
-        assert_eq!(res.unwrap(), 5);
-        assert_eq!(buf, b"hello", "the written buffer is handed back intact");
-        let (res, buf) = server.read(Vec::with_capacity(64)).await;
         let n = res.unwrap();
-        assert_eq!(&buf[..n], b"hello");
-        assert_eq!(buf.len(), n, "a Vec's len records what the kernel wrote");
+        util::assert_transfer(n, 5);
+        assert_eq!(buf, b"hello", "the written buffer is handed back intact");
+        let (res, _) = client.write_all(buf.slice(n..)).await;
+        res.unwrap();
+        let (res, buf) = util::within(10, "read", server.read(Vec::with_capacity(64))).await;
+        let m = res.unwrap();
+        util::assert_transfer(m, 5);
+        assert_eq!(&buf[..], &b"hello"[..m]);
+        assert_eq!(buf.len(), m, "a Vec's len records what the kernel wrote");
+        let (res, rest) = server.read_exact(Vec::with_capacity(5 - m)).await;
+        res.unwrap();
+        assert_eq!(rest, &b"hello"[m..]);
 
         // write_all / read_exact: 4 MiB, more than the socket buffers hold,
         // so the writer must loop while the reader drains concurrently.
@@ -214,9 +222,9 @@ fn zero_length_buffers_are_valid() {
 }
 
 /// A read into a buffer with no room must return 0 at once (the docs: "0
-/// means ... `buf` has no room"), like `readv` of empty buffers does. A
-/// zero-length `IORING_OP_RECV` on a TCP socket instead waits in the kernel
-/// until data arrives, so with an idle peer it never returns.
+/// means ... `buf` has no room"), like `readv` of empty buffers does.
+/// (Regression: a zero-length `IORING_OP_RECV` on a TCP socket waits in the
+/// kernel until data arrives, so with an idle peer it never returned.)
 #[test]
 fn zero_capacity_read_returns_at_once() {
     ringloop::run(async {
@@ -344,7 +352,14 @@ fn split_read_half_alive_after_write_half_dropped() {
         let (res, _) = server.write_all(b"still here".to_vec()).await;
         res.unwrap();
         let (got, read_half) = util::within(10, "read half", pending).await.unwrap();
-        assert_eq!(got.unwrap(), b"still here");
+        let mut got = got.unwrap();
+        // (A short read is legal under fault injection: read the rest.)
+        let (res, rest) = read_half
+            .read_exact(Vec::with_capacity(10 - got.len()))
+            .await;
+        res.unwrap();
+        got.extend_from_slice(&rest);
+        assert_eq!(got, b"still here");
         drop(server);
         let (res, _) = util::within(10, "EOF", read_half.read(Vec::with_capacity(8))).await;
         assert_eq!(res.unwrap(), 0);
@@ -410,12 +425,8 @@ fn into_std_refused_while_a_cancelled_op_holds_the_fd() {
         let mut read = Box::pin(server.read(Vec::with_capacity(8)));
         let mut cx = Context::from_waker(noop_waker_ref());
         assert!(read.as_mut().poll(&mut cx).is_pending(), "no data yet");
-        // Dropped: the op is cancelled, but its CQE has not come back.
+        // Dropped before any turn of the ring: the op still holds the fd.
         drop(read);
-        assert!(
-            util::in_flight() > 0,
-            "the cancelled read is still in the kernel"
-        );
         let err = server
             .into_std()
             .expect_err("into_std while an op holds the fd must fail");
@@ -556,8 +567,8 @@ fn every_buffer_type_on_a_stream() {
         res.unwrap();
         let (res, _) = client.write_all(String::from("string|")).await;
         res.unwrap();
-        let (res, _) = client.write(*b"array").await;
-        assert_eq!(res.unwrap(), 5);
+        let (res, _) = client.write_all(*b"array").await;
+        res.unwrap();
 
         let (res, v) = server.read_exact(Vec::with_capacity(4)).await;
         res.unwrap();
@@ -571,8 +582,8 @@ fn every_buffer_type_on_a_stream() {
         let (res, v) = server.read_exact(Vec::with_capacity(11)).await;
         res.unwrap();
         assert_eq!(v, b"str|string|");
-        let (res, a) = server.read([0u8; 64]).await;
-        let n = res.unwrap();
-        assert_eq!(&a[..n], b"array");
+        let (res, a) = server.read_exact([0u8; 5]).await;
+        res.unwrap();
+        assert_eq!(&a, b"array");
     });
 }

@@ -185,3 +185,19 @@ impl ByteStream {
         v
     }
 }
+
+/// Whether seeded fault injection is on (`--features fault-injection` with
+/// `RINGLOOP_FAULT_SEED`): a stream transfer may then legally be short.
+pub fn faults() -> bool {
+    std::env::var_os("RINGLOOP_FAULT_SEED").is_some()
+}
+
+/// Asserts that one read or write moved `n` of `len` bytes: all of them,
+/// or, under fault injection, at least one.
+pub fn assert_transfer(n: usize, len: usize) {
+    if faults() {
+        assert!((len.min(1)..=len).contains(&n), "moved {n} of {len} bytes");
+    } else {
+        assert_eq!(n, len, "moved {n} of {len} bytes");
+    }
+}
