@@ -191,3 +191,23 @@ fn std_conversions_and_close() {
         util::within(10, "close", b.close()).await.unwrap();
     });
 }
+
+#[test]
+fn connected_socket_reports_refused_port() {
+    ringloop::run(async {
+        // A port nobody listens on: bound by a socket that is then closed.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.connect(closed).unwrap();
+        let (res, _) = a.send(b"anyone?".to_vec()).await;
+        assert_eq!(res.unwrap(), 7, "the send itself succeeds");
+        // The ICMP port-unreachable comes back as an error on the next
+        // receive of the connected socket: an error, not a hang.
+        let (res, _) = util::within(10, "recv", a.recv(Vec::with_capacity(16))).await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+        assert!(a.take_error().unwrap().is_none(), "the error was consumed");
+    });
+}
