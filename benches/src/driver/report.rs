@@ -239,6 +239,26 @@ pub fn markdown(r: &Results, svg: &str) -> String {
             sv.version.as_deref().unwrap_or("-")
         );
     }
+    let tried: Vec<&str> = r
+        .servers
+        .iter()
+        .filter(|s| s.kind == "runtime" && s.name != "ringloop")
+        .map(|s| s.name.as_str())
+        .chain(crate::servers::NOT_BUILT.iter().map(|(n, _)| *n))
+        .collect();
+    if crate::servers::NOT_BUILT.is_empty() {
+        let _ = writeln!(
+            w,
+            "\nEvery crates.io peer tried ({}) builds with {}; none had to be left out.",
+            tried.join(", "),
+            m.rustc
+        );
+    } else {
+        let _ = writeln!(w, "\nPeers that did not build:\n");
+        for (n, why) in crate::servers::NOT_BUILT {
+            let _ = writeln!(w, "- **{n}**: {why}");
+        }
+    }
     let absent: Vec<_> = r
         .servers
         .iter()
