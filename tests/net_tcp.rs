@@ -587,3 +587,19 @@ fn every_buffer_type_on_a_stream() {
         assert_eq!(&a, b"array");
     });
 }
+
+#[test]
+fn tcp_socket_local_addr_and_listener_close() {
+    ringloop::run(async {
+        let socket = ringloop::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let listener = socket.listen(16).unwrap();
+        assert_eq!(listener.local_addr().unwrap(), addr);
+        listener.close().await.unwrap();
+        // Closed now, not later: a connect right after is refused.
+        let err = ringloop::net::TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}

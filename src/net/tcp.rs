@@ -158,6 +158,16 @@ impl TcpSocket {
         sys::bind(self.fd.as_fd(), &SockAddr::from_inet(addr))
     }
 
+    /// The local address (after [`bind`](Self::bind), with the real port
+    /// when binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::local_addr(self.fd.as_fd())?.to_inet()
+    }
+
     /// Starts listening with room for `backlog` pending connections.
     ///
     /// # Errors
@@ -305,6 +315,17 @@ impl TcpListener {
     /// The kernel's error for `getsockname`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::local_addr(self.socket.borrow_fd())?.to_inet()
+    }
+
+    /// Stops listening now and reports the kernel's result; pending
+    /// connections are refused from then on. (Dropping the listener closes
+    /// it too, through the ring, once no accept is in flight.)
+    ///
+    /// # Errors
+    ///
+    /// The error `close(2)` returned.
+    pub async fn close(self) -> io::Result<()> {
+        self.socket.fd.close().await
     }
 
     /// Adopts a listener made by the standard library (or anything else).
@@ -649,6 +670,18 @@ impl AsRawFd for TcpStream {
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.borrow_fd()
+    }
+}
+
+impl AsFd for TcpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 

@@ -120,6 +120,17 @@ impl UnixListener {
         )?))
     }
 
+    /// Stops listening now and reports the kernel's result. (Dropping the
+    /// listener closes it too, through the ring, once no accept is in
+    /// flight.) The socket file stays on disk, as with std.
+    ///
+    /// # Errors
+    ///
+    /// The error `close(2)` returned.
+    pub async fn close(self) -> io::Result<()> {
+        self.socket.fd.close().await
+    }
+
     /// Adopts a listener made by the standard library.
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> UnixListener {
         UnixListener {
