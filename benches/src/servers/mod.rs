@@ -105,13 +105,36 @@ pub const SERVERS: &[ServerSpec] = &[
     },
     ServerSpec {
         name: "ringloop",
-        about: "ringloop (this repository)",
+        about: "ringloop (this repository), default fast path: multishot accept, multishot \
+                recv into a shared provided-buffer ring (incremental), buffers written back as is",
         kind: Kind::Runtime,
         krate: None,
         run: feature_run!(
             "ringloop",
             ringloop_rt::run,
-            "not wired in yet: enable the `ringloop` feature (see benches/README.md)"
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-plain",
+        about: "ringloop, plain path: one accept and one read buffer per connection",
+        kind: Kind::Runtime,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_plain,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-direct",
+        about: "ringloop, fast path with connections as direct descriptors (IOSQE_FIXED_FILE)",
+        kind: Kind::Runtime,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_direct,
+            "built without the `ringloop` feature"
         ),
     },
     ServerSpec {

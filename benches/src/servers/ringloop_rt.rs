@@ -1,29 +1,89 @@
-//! ringloop (this repository). Compiled only with the `ringloop` feature;
-//! see benches/README.md, "Adding the ringloop server".
+//! ringloop (this repository), three ways, so that the report shows what
+//! each io_uring feature buys:
+//!
+//! - `ringloop`: the default fast path of `examples/echo_server`: one
+//!   multishot accept, and per connection a multishot receive into buffers
+//!   from one shared provided-buffer ring (incremental consumption where the
+//!   kernel has it); each received buffer is written back as is.
+//! - `ringloop-plain`: one accept per connection, one read buffer per
+//!   connection, a read then a write per message.
+//! - `ringloop-direct`: the fast path with connections held as direct
+//!   descriptors (IOSQE_FIXED_FILE on every op).
+//!
+//! TCP_NODELAY is set on the listening socket, which accepted sockets
+//! inherit (also the only way for direct descriptors, which have no fd).
 
 use std::io;
+use std::net::SocketAddr;
 
-use ringloop::net::{TcpListener, TcpStream};
+use ringloop::buf::BufRing;
+use ringloop::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::ServeArgs;
 use crate::common::announce_ready;
 
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// The shared receive pool, as `examples/echo_server` sizes it: 2 MiB.
+fn pool() -> io::Result<BufRing> {
+    let pool = BufRing::builder().entries(256).buf_len(8192).build()?;
+    if pool.is_incremental() {
+        return Ok(pool);
+    }
+    drop(pool);
+    BufRing::builder().entries(1024).buf_len(2048).build()
+}
+
+/// The default fast path.
 pub fn run(args: &ServeArgs) -> io::Result<()> {
-    let buf_size = args.buf;
     let addr = args.addr;
     ringloop::run(async move {
-        let listener = TcpListener::bind(addr)?;
+        let listener = listen(addr)?;
+        let pool = pool()?;
         announce_ready("ringloop", listener.local_addr()?);
+        let mut incoming = listener.incoming();
         loop {
-            let (stream, _) = listener.accept().await?;
-            ringloop::spawn(handle(stream, buf_size));
+            let stream = incoming.next().await?;
+            ringloop::spawn(pooled(stream, pool.clone()));
         }
     })
 }
 
-async fn handle(stream: TcpStream, buf_size: usize) {
-    let _ = stream.set_nodelay(true);
-    // ringloop reads from the start of the Vec's capacity.
+async fn pooled(stream: TcpStream, pool: BufRing) {
+    let mut received = stream.recv_multishot(&pool);
+    while let Some(Ok(buf)) = received.next().await {
+        let (res, _buf) = stream.write_all(buf).await;
+        if res.is_err() {
+            return;
+        }
+    }
+}
+
+/// The plain path.
+pub fn run_plain(args: &ServeArgs) -> io::Result<()> {
+    let buf_size = args.buf;
+    let addr = args.addr;
+    ringloop::run(async move {
+        let listener = listen(addr)?;
+        announce_ready("ringloop-plain", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            ringloop::spawn(plain(stream, buf_size));
+        }
+    })
+}
+
+async fn plain(stream: TcpStream, buf_size: usize) {
+    // Reads fill the Vec from the start of its capacity.
     let mut buf: Vec<u8> = Vec::with_capacity(buf_size);
     loop {
         buf.clear();
@@ -39,4 +99,29 @@ async fn handle(stream: TcpStream, buf_size: usize) {
             return;
         }
     }
+}
+
+/// The fast path with direct descriptors.
+pub fn run_direct(args: &ServeArgs) -> io::Result<()> {
+    let addr = args.addr;
+    let runtime = ringloop::Runtime::builder().direct_descriptors(65_536).build()?;
+    runtime.block_on(async move {
+        let listener = listen(addr)?;
+        let pool = pool()?;
+        announce_ready("ringloop-direct", listener.local_addr()?);
+        let mut incoming = listener.incoming_direct()?;
+        loop {
+            let stream = incoming.next().await?;
+            let pool = pool.clone();
+            ringloop::spawn(async move {
+                let mut received = stream.recv_multishot(&pool);
+                while let Some(Ok(buf)) = received.next().await {
+                    let (res, _buf) = stream.write_all(buf).await;
+                    if res.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
 }
