@@ -3,8 +3,9 @@
 //!
 //! - `ringloop`: the default fast path of `examples/echo_server`: one
 //!   multishot accept, and per connection a multishot receive into buffers
-//!   from one shared provided-buffer ring (incremental consumption where the
-//!   kernel has it); each received buffer is written back as is.
+//!   from one shared provided-buffer ring (2 MiB of buffers of the point's
+//!   buffer size, incremental consumption where the kernel has it); each
+//!   received buffer is written back as is.
 //! - `ringloop-plain`: one accept per connection, one read buffer per
 //!   connection, a read then a write per message.
 //! - `ringloop-direct`: the fast path with connections held as direct
@@ -33,22 +34,21 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// The shared receive pool, as `examples/echo_server` sizes it: 2 MiB.
-fn pool() -> io::Result<BufRing> {
-    let pool = BufRing::builder().entries(256).buf_len(8192).build()?;
-    if pool.is_incremental() {
-        return Ok(pool);
-    }
-    drop(pool);
-    BufRing::builder().entries(1024).buf_len(2048).build()
+/// The shared receive pool: buffers of the size every server gets for this
+/// point (`--buf`), 2 MiB in all (at least 16 buffers).
+fn pool(buf: usize) -> io::Result<BufRing> {
+    let buf_len = u32::try_from(buf.clamp(512, 1 << 20)).unwrap_or(65_536);
+    let entries = ((2usize << 20) / buf_len as usize).clamp(16, 32_768);
+    let entries = 1u16 << (usize::BITS - 1 - entries.leading_zeros()).min(15);
+    BufRing::builder().entries(entries).buf_len(buf_len).build()
 }
 
 /// The default fast path.
 pub fn run(args: &ServeArgs) -> io::Result<()> {
-    let addr = args.addr;
+    let (addr, buf) = (args.addr, args.buf);
     ringloop::run(async move {
         let listener = listen(addr)?;
-        let pool = pool()?;
+        let pool = pool(buf)?;
         announce_ready("ringloop", listener.local_addr()?);
         let mut incoming = listener.incoming();
         loop {
@@ -103,11 +103,11 @@ async fn plain(stream: TcpStream, buf_size: usize) {
 
 /// The fast path with direct descriptors.
 pub fn run_direct(args: &ServeArgs) -> io::Result<()> {
-    let addr = args.addr;
+    let (addr, buf) = (args.addr, args.buf);
     let runtime = ringloop::Runtime::builder().direct_descriptors(65_536).build()?;
     runtime.block_on(async move {
         let listener = listen(addr)?;
-        let pool = pool()?;
+        let pool = pool(buf)?;
         announce_ready("ringloop-direct", listener.local_addr()?);
         let mut incoming = listener.incoming_direct()?;
         loop {
