@@ -16,7 +16,7 @@ use util::Rng;
 fn send_then_receive_and_error_results() {
     ringloop::run(util::within(10, "basics", async {
         let (tx, rx) = oneshot::channel();
-        let task = ringloop::spawn(async move { rx.await });
+        let task = ringloop::spawn(rx);
         ringloop::yield_now().await;
         tx.send(Ok::<u8, String>(3)).unwrap();
         assert_eq!(task.await.unwrap().unwrap(), Ok(3));
