@@ -233,12 +233,21 @@ fn buf_writer_gathers_small_writes_into_one() {
         assert_eq!(out.get_ref().writes.get(), 0);
         assert_eq!(out.buffer(), b"0,1,2,3,4,5,6,7,8,9,");
         out.flush().await.unwrap();
-        assert_eq!(out.get_ref().writes.get(), 1);
+        // One write for all ten (fault injection may split it).
+        let first = out.get_ref().writes.get();
+        assert!(
+            first == 1 || (util::faults() && first > 1),
+            "{first} writes"
+        );
         // write() takes what fits, flushing a full buffer first.
         let big = [b'x'; 100];
         assert_eq!(out.write(&big).await.unwrap(), 64);
         assert_eq!(out.write(&big[64..]).await.unwrap(), 36);
-        assert_eq!(out.get_ref().writes.get(), 2);
+        let second = out.get_ref().writes.get() - first;
+        assert!(
+            second == 1 || (util::faults() && second > 1),
+            "{second} writes"
+        );
         // write_all of a large piece goes straight through.
         out.write_all(&[b'y'; 200]).await.unwrap();
         assert!(out.buffer().is_empty());
