@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, Stream};
 
@@ -37,6 +37,13 @@ pub type Outcome<T, E> = Result<Result<T, E>, JoinError>;
 /// again. With no tasks, both lists are empty at once (asyncio raises
 /// instead).
 ///
+/// Dropping the `wait` future (a [`timeout`](crate::time::timeout) around
+/// it, say) drops the task handles it holds: the tasks are detached and
+/// keep running, as in asyncio, but their outcomes can no longer be
+/// awaited. To wait with a deadline and keep the tasks, use
+/// [`as_completed`] or a [`JoinSet`](super::JoinSet), whose `next` and
+/// `join_next` are cancel-safe.
+///
 /// ```
 /// use std::time::Duration;
 /// use ringloop::task::{WaitMode, wait};
@@ -63,23 +70,36 @@ pub async fn wait<T, E, I>(tasks: I, mode: WaitMode) -> WaitOutput<T, E>
 where
     I: IntoIterator<Item = Task<Result<T, E>>>,
 {
-    let mut running: Vec<(usize, Task<Result<T, E>>)> = tasks.into_iter().enumerate().collect();
-    let mut done: Vec<(usize, Outcome<T, E>)> = Vec::new();
+    let mut tasks: Vec<(usize, Task<Result<T, E>>)> = tasks.into_iter().enumerate().collect();
+    let total = tasks.len();
+    // Outcomes taken to be looked at (FirstException only); the others
+    // stay in their tasks until `wait` returns.
+    let mut taken: Vec<(usize, Outcome<T, E>)> = Vec::new();
     poll_fn(|cx| {
+        let mut finished = taken.len();
         let mut i = 0;
-        while i < running.len() {
-            match Pin::new(&mut running[i].1).poll(cx) {
+        while i < tasks.len() {
+            let task = &mut tasks[i].1;
+            if task.is_finished() && mode != WaitMode::FirstException {
+                finished += 1;
+                i += 1;
+                continue;
+            }
+            // Registers the waker; takes the outcome only of a finished
+            // task, which only FirstException needs to see.
+            match Pin::new(task).poll(cx) {
                 Poll::Ready(outcome) => {
-                    let (index, _) = running.remove(i);
-                    done.push((index, outcome));
+                    let (index, _) = tasks.remove(i);
+                    taken.push((index, outcome));
+                    finished += 1;
                 }
                 Poll::Pending => i += 1,
             }
         }
-        let ready = running.is_empty()
+        let ready = finished == total
             || match mode {
-                WaitMode::FirstCompleted => !done.is_empty(),
-                WaitMode::FirstException => done.iter().any(|(_, o)| !matches!(o, Ok(Ok(_)))),
+                WaitMode::FirstCompleted => finished > 0,
+                WaitMode::FirstException => taken.iter().any(|(_, o)| !matches!(o, Ok(Ok(_)))),
                 WaitMode::AllCompleted => false,
             };
         if ready {
@@ -89,8 +109,20 @@ where
         }
     })
     .await;
+    let mut done = taken;
+    let mut pending = Vec::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    for (index, mut task) in tasks {
+        if task.is_finished() {
+            if let Poll::Ready(outcome) = Pin::new(&mut task).poll(&mut cx) {
+                done.push((index, outcome));
+                continue;
+            }
+        }
+        pending.push((index, task));
+    }
     done.sort_by_key(|(index, _)| *index);
-    (done, running)
+    (done, pending)
 }
 
 /// What [`wait`] returns: `(done, pending)`, each entry with the task's
