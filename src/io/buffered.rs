@@ -572,7 +572,7 @@ impl<W: AsyncWriteOwned> BufWriter<W> {
         self.lost = None;
         buf.drain(..written.min(len));
         if buf.capacity() < self.cap {
-            buf.reserve(self.cap - buf.len());
+            buf.reserve(self.cap.saturating_sub(buf.len()));
         }
         self.buf = buf;
         result
