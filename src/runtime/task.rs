@@ -299,12 +299,9 @@ impl fmt::Debug for JoinError {
 impl std::error::Error for JoinError {}
 
 impl From<JoinError> for io::Error {
+    /// Kind `Other` in every case. (Not `Interrupted`: by convention that
+    /// means "retry", and a cancelled task's result never comes back.)
     fn from(err: JoinError) -> io::Error {
-        let kind = if err.is_cancelled() {
-            io::ErrorKind::Interrupted
-        } else {
-            io::ErrorKind::Other
-        };
-        io::Error::new(kind, err.to_string())
+        io::Error::other(err.to_string())
     }
 }

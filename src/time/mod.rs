@@ -222,6 +222,11 @@ impl From<Elapsed> for std::io::Error {
 /// });
 /// ```
 ///
+/// An elapsed deadline (`Duration::ZERO`, or a past `timeout_at`) completes
+/// at once when the future is not ready, without yielding to other tasks:
+/// a loop that retries such a timeout should `yield_now().await` between
+/// tries, or it keeps the loop busy.
+///
 /// # Errors
 ///
 /// [`Elapsed`] if the deadline passes before the future completes.
