@@ -15,8 +15,11 @@ pub(crate) struct LinkTimeout {
 
 impl LinkTimeout {
     pub(crate) fn new(duration: Duration) -> LinkTimeout {
+        // The kernel reads the seconds as signed: saturate instead of
+        // letting a huge duration wrap into an invalid (EINVAL) timespec.
+        let max = Duration::from_secs(i64::MAX as u64);
         LinkTimeout {
-            timespec: types::Timespec::from(duration),
+            timespec: types::Timespec::from(duration.min(max)),
         }
     }
 }

@@ -120,11 +120,15 @@ pub(crate) fn close_returned_fd(completion: Completion) {
     }
 }
 
-/// The length of a buffer as the kernel's `u32`, clamped: one call moves at
-/// most `u32::MAX` bytes, and a short transfer is a valid result. For
-/// datagrams, whose length is their boundary.
+/// The most one transfer may ask for: Linux's `MAX_RW_COUNT` (`INT_MAX`
+/// rounded down to a page). Stream send and receive refuse more (`EINVAL`).
+const MAX_TRANSFER: u32 = 0x7FFF_F000;
+
+/// The length of a buffer as the kernel takes it, clamped: one call moves
+/// at most `MAX_TRANSFER` bytes, and a short transfer is a valid result.
+/// (Datagrams never come near it: their length is their boundary.)
 pub(crate) fn io_len(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
+    u32::try_from(len).unwrap_or(u32::MAX).min(MAX_TRANSFER)
 }
 
 /// As [`io_len`], for streams (files, pipes, stream sockets), where a
