@@ -104,7 +104,9 @@ async fn plain(stream: TcpStream, buf_size: usize) {
 /// The fast path with direct descriptors.
 pub fn run_direct(args: &ServeArgs) -> io::Result<()> {
     let (addr, buf) = (args.addr, args.buf);
-    let runtime = ringloop::Runtime::builder().direct_descriptors(65_536).build()?;
+    let runtime = ringloop::Runtime::builder()
+        .direct_descriptors(65_536)
+        .build()?;
     runtime.block_on(async move {
         let listener = listen(addr)?;
         let pool = pool(buf)?;
