@@ -36,7 +36,7 @@ OPTIONS:
                           descriptors (slots of the ring's file table)
     --buf BYTES           plain path: read buffer per connection (default 16384)
     --pool-bufs N         pooled path: buffers in the pool, a power of two
-                          (default 256, or 1024 without incremental consumption)
+                          (default 128, or 1024 without incremental consumption)
     --pool-buf-len BYTES  pooled path: size of each pooled buffer
                           (default 8192, or 2048 without incremental consumption)
     -h, --help            print this help
@@ -94,13 +94,13 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(args))
 }
 
-/// The shared receive pool: 2 MiB either way. With incremental consumption
-/// (Linux 6.12) small messages share buffers, so fewer, larger buffers do;
-/// without it each receive takes a whole buffer, so there must be one per
-/// connection with a message in flight.
+/// The shared receive pool. With incremental consumption (Linux 6.12) small
+/// messages share buffers, so 1 MiB of 8 KiB buffers serves thousands of
+/// connections; without it each receive takes a whole buffer, so there must
+/// be one per connection with a message in flight (2 MiB of 2 KiB buffers).
 fn build_pool(args: &Args) -> std::io::Result<BufRing> {
     let pool = BufRing::builder()
-        .entries(args.pool_bufs.unwrap_or(256))
+        .entries(args.pool_bufs.unwrap_or(128))
         .buf_len(args.pool_buf_len.unwrap_or(8192))
         .build()?;
     if pool.is_incremental() || args.pool_bufs.is_some() || args.pool_buf_len.is_some() {

@@ -3,7 +3,7 @@
 //!
 //! - `ringloop`: the default fast path of `examples/echo_server`: one
 //!   multishot accept, and per connection a multishot receive into buffers
-//!   from one shared provided-buffer ring (2 MiB of buffers of the point's
+//!   from one shared provided-buffer ring (1 MiB of buffers of the point's
 //!   buffer size, incremental consumption where the kernel has it); each
 //!   received buffer is written back as is.
 //! - `ringloop-plain`: one accept per connection, one read buffer per
@@ -35,12 +35,20 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// The shared receive pool: buffers of the size every server gets for this
-/// point (`--buf`), 2 MiB in all (at least 16 buffers).
+/// point (`--buf`), 1 MiB in all and at least 32 buffers. With incremental
+/// consumption small messages share buffers; without it each receive takes
+/// a whole one, so the pool needs one per connection in flight (2 MiB of
+/// 2 KiB buffers).
 fn pool(buf: usize) -> io::Result<BufRing> {
     let buf_len = u32::try_from(buf.clamp(512, 1 << 20)).unwrap_or(65_536);
-    let entries = ((2usize << 20) / buf_len as usize).clamp(16, 32_768);
+    let entries = ((1usize << 20) / buf_len as usize).clamp(32, 32_768);
     let entries = 1u16 << (usize::BITS - 1 - entries.leading_zeros()).min(15);
-    BufRing::builder().entries(entries).buf_len(buf_len).build()
+    let pool = BufRing::builder().entries(entries).buf_len(buf_len).build()?;
+    if pool.is_incremental() {
+        return Ok(pool);
+    }
+    drop(pool);
+    BufRing::builder().entries(1024).buf_len(2048).build()
 }
 
 /// The default fast path.
