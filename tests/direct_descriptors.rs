@@ -65,18 +65,3 @@ fn echo_over_direct_descriptors_reuses_slots_and_uses_no_fds() {
         server.await.unwrap();
     });
 }
-
-#[test]
-fn without_a_file_table_direct_accept_reports_an_error() {
-    ringloop::run(async {
-        let listener = ringloop::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _client = ringloop::spawn(async move { TcpStream::connect(addr).await });
-        let mut incoming = listener.incoming_direct().unwrap();
-        let err = util::within(10, "accept", incoming.next())
-            .await
-            .unwrap_err();
-        // No table registered: the kernel refuses (ENXIO/EINVAL), no panic.
-        assert!(err.raw_os_error().is_some(), "{err}");
-    });
-}

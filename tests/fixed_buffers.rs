@@ -85,3 +85,37 @@ fn one_registry_per_ring_and_bad_input() {
         }
     });
 }
+
+#[test]
+fn a_cancelled_fixed_read_keeps_the_registration_until_its_cqe() {
+    ringloop::run(async {
+        let registry = FixedBufRegistry::register([Vec::with_capacity(256)]).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let baseline = util::in_flight();
+        let buf = registry.check_out(0).unwrap();
+        // The read pends (the client sends nothing); the outer timeout drops
+        // it: the kernel cancels it while it still owns the registered buffer.
+        let res =
+            ringloop::time::timeout(std::time::Duration::from_millis(5), server.read_fixed(buf))
+                .await;
+        assert!(res.is_err());
+        drop(registry);
+        // The buffer goes back only after the cancelled read's CQE; until
+        // then the set stays registered, so a new set cannot be.
+        util::within(10, "cancel returns", async {
+            while util::in_flight() > baseline {
+                ringloop::yield_now().await;
+            }
+        })
+        .await;
+        // Everything released: the ring takes a new set, which works.
+        let again = FixedBufRegistry::register([Vec::with_capacity(256)]).unwrap();
+        let mut out = again.check_out(0).unwrap();
+        out.put_slice(b"after");
+        let (res, _) = client.write_fixed(out).await;
+        assert_eq!(res.unwrap(), 5);
+    });
+}

@@ -263,9 +263,11 @@ fn select_servers(filter: Option<String>) -> Result<Vec<&'static ServerSpec>, St
         .filter(|s| s.run.is_ok())
         .filter(|s| {
             s.kind == Kind::Baseline
-                || wanted
-                    .as_ref()
-                    .is_none_or(|w| w.iter().any(|n| n == s.name))
+                || match &wanted {
+                    Some(w) => w.iter().any(|n| n == s.name),
+                    // Feature variants run only when asked for.
+                    None => s.kind != Kind::Variant,
+                }
         })
         .collect())
 }

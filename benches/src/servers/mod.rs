@@ -50,6 +50,9 @@ pub enum Kind {
     Raw,
     /// An async runtime.
     Runtime,
+    /// A ringloop feature variant, to show one io_uring feature's effect:
+    /// run only when named in `--servers` (see benches/README.md).
+    Variant,
 }
 
 /// One entry of the server list.
@@ -134,6 +137,61 @@ pub const SERVERS: &[ServerSpec] = &[
         run: feature_run!(
             "ringloop",
             ringloop_rt::run_direct,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-sqpoll",
+        about: "ringloop, default fast path with SQPOLL (a kernel thread submits)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_sqpoll,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-zc",
+        about: "ringloop, plain path writing with SEND_ZC",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_zerocopy,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-fixed",
+        about: "ringloop, plain path with registered buffers (READ_FIXED/WRITE_FIXED)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_fixed,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-linked",
+        about: "ringloop, plain path, each read bounded by a 30 s linked kernel timeout (read_timeout)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_linked_timeout,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-timer",
+        about: "ringloop, plain path, each read bounded by a 30 s runtime timer (time::timeout)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_timer_timeout,
             "built without the `ringloop` feature"
         ),
     },

@@ -17,7 +17,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use ringloop::buf::BufRing;
+use ringloop::buf::{BufRing, IoBuf};
 use ringloop::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::ServeArgs;
@@ -127,6 +127,153 @@ pub fn run_direct(args: &ServeArgs) -> io::Result<()> {
                 let mut received = stream.recv_multishot(&pool);
                 while let Some(Ok(buf)) = received.next().await {
                     let (res, _buf) = stream.write_all(buf).await;
+                    if res.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// The default fast path with SQPOLL: a kernel thread submits, so the
+/// loop needs no syscall to submit (it still parks in `io_uring_enter`).
+pub fn run_sqpoll(args: &ServeArgs) -> io::Result<()> {
+    let (addr, buf) = (args.addr, args.buf);
+    let runtime = ringloop::Runtime::builder()
+        .sqpoll(std::time::Duration::from_millis(100))
+        .build()?;
+    runtime.block_on(async move {
+        let listener = listen(addr)?;
+        let pool = pool(buf)?;
+        announce_ready("ringloop-sqpoll", listener.local_addr()?);
+        let mut incoming = listener.incoming();
+        loop {
+            let stream = incoming.next().await?;
+            ringloop::spawn(pooled(stream, pool.clone()));
+        }
+    })
+}
+
+/// The plain path, writing with SEND_ZC (the kernel sends from the buffer
+/// and hands it back after its notification).
+pub fn run_zerocopy(args: &ServeArgs) -> io::Result<()> {
+    let (addr, buf_size) = (args.addr, args.buf);
+    ringloop::run(async move {
+        let listener = listen(addr)?;
+        announce_ready("ringloop-zc", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            ringloop::spawn(async move {
+                let mut buf: Vec<u8> = Vec::with_capacity(buf_size);
+                loop {
+                    buf.clear();
+                    let (res, b) = stream.read(buf).await;
+                    buf = b;
+                    let Ok(n) = res else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    let mut sent = 0;
+                    while sent < n {
+                        let (res, slice) = stream.write_zc(buf.slice(sent..n)).await;
+                        buf = slice.into_inner();
+                        match res {
+                            Ok(k) if k > 0 => sent += k,
+                            _ => return,
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// The plain path with registered (fixed) buffers: each connection checks
+/// one out of a registry and reads and writes with READ_FIXED/WRITE_FIXED.
+pub fn run_fixed(args: &ServeArgs) -> io::Result<()> {
+    let (addr, buf_size) = (args.addr, args.buf);
+    ringloop::run(async move {
+        let listener = listen(addr)?;
+        // One registered buffer per connection, for up to 2,048 connections.
+        let registry = ringloop::buf::FixedBufRegistry::register(
+            (0..2048).map(|_| Vec::with_capacity(buf_size)),
+        )?;
+        announce_ready("ringloop-fixed", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let Some(buf) = registry.check_out_any() else {
+                // Out of registered buffers: refuse the connection.
+                continue;
+            };
+            ringloop::spawn(async move {
+                let mut buf = buf;
+                loop {
+                    buf.clear();
+                    let (res, b) = stream.read_fixed(buf).await;
+                    buf = b;
+                    let Ok(n) = res else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    let (res, b) = stream.write_fixed(buf).await;
+                    buf = b;
+                    match res {
+                        Ok(k) if k == n => {}
+                        // A short write (rare): send the rest the plain way.
+                        Ok(k) if k > 0 => {
+                            let (res, _) = stream.write_all(buf[k..n].to_vec()).await;
+                            if res.is_err() {
+                                return;
+                            }
+                        }
+                        _ => return,
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// The plain path with every read bounded by a 30 s timeout through a
+/// kernel timeout linked to the receive (`read_timeout`).
+pub fn run_linked_timeout(args: &ServeArgs) -> io::Result<()> {
+    serve_with_timeouts(args, "ringloop-linked", true)
+}
+
+/// The plain path with every read bounded by a 30 s timeout through the
+/// runtime's timer (`time::timeout`).
+pub fn run_timer_timeout(args: &ServeArgs) -> io::Result<()> {
+    serve_with_timeouts(args, "ringloop-timer", false)
+}
+
+fn serve_with_timeouts(args: &ServeArgs, name: &'static str, linked: bool) -> io::Result<()> {
+    const IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+    let (addr, buf_size) = (args.addr, args.buf);
+    ringloop::run(async move {
+        let listener = listen(addr)?;
+        announce_ready(name, listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            ringloop::spawn(async move {
+                let mut buf: Vec<u8> = Vec::with_capacity(buf_size);
+                loop {
+                    buf.clear();
+                    let (res, b) = if linked {
+                        stream.read_timeout(buf, IDLE).await
+                    } else {
+                        match ringloop::time::timeout(IDLE, stream.read(buf)).await {
+                            Ok(out) => out,
+                            Err(_) => return,
+                        }
+                    };
+                    buf = b;
+                    match res {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let (res, b) = stream.write_all(buf).await;
+                    buf = b;
                     if res.is_err() {
                         return;
                     }
