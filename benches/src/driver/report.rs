@@ -342,6 +342,16 @@ pub fn markdown(r: &Results, svg: &str) -> String {
     headroom(w, r, &names);
     syscalls(w, r);
 
+    let _ = writeln!(
+        w,
+        "## See also\n\n\
+         - `docs/microbenchmarks.md`: the runtime's own costs (spawn, yield, timers, file reads) \
+         against tokio (`taskset -c 0 cargo bench -p ringloop-bench --bench micro`).\n\
+         - `docs/benchmarks-features.md`: ringloop with one io_uring feature at a time (SQPOLL, \
+         SEND_ZC, registered buffers, linked vs timer timeouts): `echo --servers \
+         ringloop,ringloop-plain,ringloop-sqpoll,ringloop-zc,ringloop-fixed,ringloop-linked,ringloop-timer \
+         --out docs/benchmarks-features.md --results benches/results/features`.\n"
+    );
     let _ = writeln!(w, "## Columns\n");
     let _ = writeln!(
         w,
