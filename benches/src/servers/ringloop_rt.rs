@@ -43,7 +43,10 @@ fn pool(buf: usize) -> io::Result<BufRing> {
     let buf_len = u32::try_from(buf.clamp(512, 1 << 20)).unwrap_or(65_536);
     let entries = ((1usize << 20) / buf_len as usize).clamp(32, 32_768);
     let entries = 1u16 << (usize::BITS - 1 - entries.leading_zeros()).min(15);
-    let pool = BufRing::builder().entries(entries).buf_len(buf_len).build()?;
+    let pool = BufRing::builder()
+        .entries(entries)
+        .buf_len(buf_len)
+        .build()?;
     if pool.is_incremental() {
         return Ok(pool);
     }
