@@ -416,11 +416,11 @@ impl Deref for PooledBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the kernel wrote these `len` bytes at `start` in the
-        // buffer and reported them in a CQE. It never writes them again while
-        // this view exists: with incremental consumption it only writes past
-        // them, and the buffer is pushed back into the ring only after the
-        // last view is dropped.
+        // The kernel wrote these `len` bytes at `start` in the buffer and
+        // reported them in a CQE. It never writes them again while this view
+        // exists: with incremental consumption it only writes past them, and
+        // the buffer goes back into the ring only after the last view drops.
+        // SAFETY: so the bytes are initialized and not mutated while borrowed.
         unsafe { std::slice::from_raw_parts(self.data_ptr(), self.len) }
     }
 }

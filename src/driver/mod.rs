@@ -678,12 +678,12 @@ fn with_fixed_file(sqe: squeue::Entry, fixed: bool) -> squeue::Entry {
 
 fn try_push(ring: &mut IoUring, item: &Queued) -> bool {
     let mut sq = ring.submission();
-    // SAFETY: every SQE the driver pushes points only into memory that
-    // outlives the operation: op SQEs into the op's heap state, which the
-    // op table owns until the op's final CQE; the wake read into
-    // `Driver::wake_buf`, freed only after that read's CQE; cancels into
-    // nothing. The driver never frees any of it before the CQE, even when
-    // `io_uring_enter` fails.
+    // Every SQE the driver pushes points only into memory that outlives the
+    // operation: op SQEs into the op's heap state, which the op table owns
+    // until the op's final CQE; the wake read into `Driver::wake_buf`, freed
+    // only after that read's CQE; cancels into nothing. The driver never
+    // frees any of it before the CQE, even when `io_uring_enter` fails.
+    // SAFETY: by the above, the entries' memory stays valid until their CQE.
     unsafe {
         match item {
             Queued::One(sqe) => sq.push(sqe).is_ok(),
