@@ -116,11 +116,12 @@ impl Future for BarrierWait<'_> {
                     state.waiters.unlink_all(|released| *released = true)
                 }
                 Some(key) => {
-                    if !*state.waiters.value(key) {
-                        state.waiters.set_waker(key, cx.waker());
+                    if !state
+                        .waiters
+                        .poll_granted(key, cx.waker(), |released| *released)
+                    {
                         return Poll::Pending;
                     }
-                    state.waiters.remove(key);
                     self.key = None;
                     return Poll::Ready(BarrierWaitResult { leader: false });
                 }

@@ -170,11 +170,9 @@ impl CondWait<'_> {
             return Poll::Ready(());
         };
         let mut waiters = this.cond.waiters.borrow_mut();
-        if !*waiters.value(key) {
-            waiters.set_waker(key, cx.waker());
+        if !waiters.poll_granted(key, cx.waker(), |notified| *notified) {
             return Poll::Pending;
         }
-        waiters.remove(key);
         this.key = None;
         this.done = true;
         Poll::Ready(())

@@ -123,11 +123,9 @@ impl Future for EventWait<'_> {
                 Poll::Pending
             }
             Some(key) => {
-                if !*state.waiters.value(key) {
-                    state.waiters.set_waker(key, cx.waker());
+                if !state.waiters.poll_granted(key, cx.waker(), |set| *set) {
                     return Poll::Pending;
                 }
-                state.waiters.remove(key);
                 self.key = None;
                 Poll::Ready(())
             }

@@ -190,11 +190,12 @@ impl<'a, T> Future for Lock<'a, T> {
                 Poll::Pending
             }
             Some(key) => {
-                if !*state.waiters.value(key) {
-                    state.waiters.set_waker(key, cx.waker());
+                if !state
+                    .waiters
+                    .poll_granted(key, cx.waker(), |locked| *locked)
+                {
                     return Poll::Pending;
                 }
-                state.waiters.remove(key);
                 self.key = None;
                 drop(state);
                 Poll::Ready(mutex.guard())

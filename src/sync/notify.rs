@@ -161,11 +161,12 @@ impl Future for Notified<'_> {
                 Poll::Pending
             }
             Some(key) => {
-                if *state.waiters.value(key) == Woken::No {
-                    state.waiters.set_waker(key, cx.waker());
+                if !state
+                    .waiters
+                    .poll_granted(key, cx.waker(), |woken| *woken != Woken::No)
+                {
                     return Poll::Pending;
                 }
-                state.waiters.remove(key);
                 self.key = None;
                 // Seen: a later poll must not complete again by generation.
                 self.generation = state.generation;

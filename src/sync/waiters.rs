@@ -123,6 +123,23 @@ impl<T> WaitList<T> {
         wakers
     }
 
+    /// Polls a queued waiter: once `granted` holds for its value, frees its
+    /// node and returns `true`; until then refreshes its waker and returns
+    /// `false`.
+    pub(crate) fn poll_granted(
+        &mut self,
+        key: usize,
+        waker: &Waker,
+        granted: impl FnOnce(&T) -> bool,
+    ) -> bool {
+        if !granted(self.value(key)) {
+            self.set_waker(key, waker);
+            return false;
+        }
+        self.remove(key);
+        true
+    }
+
     /// Frees the waiter's node (unlinking it first if it is still queued)
     /// and returns its value.
     pub(crate) fn remove(&mut self, key: usize) -> T {
