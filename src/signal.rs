@@ -159,7 +159,7 @@ async fn read_signals(fd: SharedFd, state: Rc<RefCell<SignalState>>) {
     let mut buf = Vec::with_capacity(SIGINFO_SIZE * 8);
     loop {
         buf.clear();
-        let (result, returned) = Op::submit(Read::records(fd.clone(), buf)).await;
+        let (result, returned) = Op::new(Read::records(fd.clone(), buf)).await;
         buf = returned;
         let waiters = {
             let mut state = state.borrow_mut();

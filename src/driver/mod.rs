@@ -18,18 +18,20 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
 
 pub(crate) use fault::stream_len;
 pub(crate) use op::{Multishot, Op};
+pub(crate) use table::Start;
 pub(crate) use table::{Completion, InFlight};
 use table::{CqeEffect, OpTable, Orphan};
 use user_data::OpId;
 
-use crate::op::Operation;
 use crate::op::link_timeout::LinkTimeout;
+use crate::op::{OpCell, Operation};
 
 /// How long a turn may block in the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,36 +261,15 @@ impl Driver {
         self.shutting_down.get() || self.is_shut_down()
     }
 
-    /// Moves `op` into the table and queues its SQE. On failure (the driver
-    /// has shut down) the op comes back with the error.
-    pub(crate) fn submit<T: Operation>(&self, op: T) -> Result<OpId, (T, io::Error)> {
+    /// Moves `op` into the table (entered as `start` says) and queues its
+    /// SQE. On failure (the driver has shut down) the op comes back with the
+    /// error.
+    pub(crate) fn submit<T: Operation>(&self, op: T, start: Start) -> Result<OpId, (T, io::Error)> {
         if self.is_shut_down() {
             return Err((op, shut_down_error()));
         }
-        self.submit_boxed(Box::new(op), false)
-            .map_err(|(op, err)| (*op, err))
-    }
-
-    /// Submits an op nobody awaits (a close the driver does on a user's
-    /// behalf). Its state is released when its CQE arrives.
-    pub(crate) fn submit_detached<T: Operation>(&self, op: T) -> Result<(), T> {
-        if self.is_shut_down() {
-            return Err(op);
-        }
-        self.submit_boxed(Box::new(op), true)
-            .map(drop)
-            .map_err(|(op, _)| *op)
-    }
-
-    fn submit_boxed<T: Operation>(
-        &self,
-        mut op: Box<T>,
-        detached: bool,
-    ) -> Result<OpId, (Box<T>, io::Error)> {
-        // The op is at its final heap address: pointers the SQE takes into
-        // it stay valid while the table owns the box.
-        let sqe = with_fixed_file(op.build(), op.fixed_file());
-        let id = self.table.borrow_mut().insert(op, T::MULTISHOT, detached)?;
+        let detached = matches!(start, Start::Detached);
+        let (id, sqe) = self.enter_table(op, start)?;
         let injected = if T::RETRY_TRANSIENT && !detached && !T::MULTISHOT {
             fault::op_error()
         } else {
@@ -305,6 +286,38 @@ impl Driver {
         Ok(id)
     }
 
+    /// Submits an op nobody awaits (a close the driver does on a user's
+    /// behalf). Its state is released when its CQE arrives.
+    pub(crate) fn submit_detached<T: Operation>(&self, op: T) -> Result<(), T> {
+        self.submit(op, Start::Detached)
+            .map(drop)
+            .map_err(|(op, _)| op)
+    }
+
+    /// Moves `op` into a heap cell the table owns (a recycled one when
+    /// there is one) and builds its SQE there (without user_data).
+    fn enter_table<T: Operation>(
+        &self,
+        op: T,
+        start: Start,
+    ) -> Result<(OpId, squeue::Entry), (T, io::Error)> {
+        let mut table = self.table.borrow_mut();
+        let mut cell = table
+            .take_spare::<OpCell<T>>()
+            .unwrap_or_else(|| Box::new(OpCell(None)));
+        // The op is at its final heap address: pointers the SQE takes into
+        // it stay valid while the table owns the cell.
+        let state = cell.0.insert(op);
+        let sqe = with_fixed_file(state.build(), state.fixed_file());
+        match table.insert(cell, start) {
+            Ok(id) => Ok((id, sqe)),
+            Err((mut cell, err)) => match cell.0.take() {
+                Some(op) => Err((op, err)),
+                None => unreachable!("ringloop: an op cell lost its state"),
+            },
+        }
+    }
+
     /// Submits `op` linked to a `LINK_TIMEOUT` of `timeout`: if the
     /// timeout fires first the kernel cancels the op (its result is then
     /// `-ECANCELED`). One SQE pair, no timer wake-up when the op wins.
@@ -312,6 +325,7 @@ impl Driver {
         &self,
         op: T,
         timeout: std::time::Duration,
+        waker: &Waker,
     ) -> Result<OpId, (T, io::Error)> {
         if self.is_shut_down() {
             return Err((op, shut_down_error()));
@@ -323,16 +337,11 @@ impl Driver {
             );
             return Err((op, err));
         }
-        let mut op = Box::new(op);
-        let sqe = with_fixed_file(op.build(), op.fixed_file());
-        let id = self
-            .table
-            .borrow_mut()
-            .insert(op, T::MULTISHOT, false)
-            .map_err(|(op, err)| (*op, err))?;
-        let mut timer = Box::new(LinkTimeout::new(timeout));
-        let timer_sqe = timer.build();
-        let timer_id = match self.table.borrow_mut().insert(timer, false, true) {
+        let (id, sqe) = self.enter_table(op, Start::Single(Some(waker.clone())))?;
+        let mut timer = Box::new(OpCell(None));
+        // Built in its heap cell: the SQE points at the cell's timespec.
+        let timer_sqe = timer.0.insert(LinkTimeout::new(timeout)).build();
+        let timer_id = match self.table.borrow_mut().insert(timer, Start::Detached) {
             Ok(timer_id) => timer_id,
             Err(_) => {
                 // Unreachable in practice (2^32 ops); submit unbounded.
@@ -350,12 +359,16 @@ impl Driver {
 
     /// Submits again an op whose result was a transient error (the op
     /// future's retry). The op's state is reused as is.
-    pub(crate) fn resubmit<T: Operation>(&self, op: Box<T>) -> Result<OpId, (T, io::Error)> {
+    pub(crate) fn resubmit<T: Operation>(
+        &self,
+        op: T,
+        waker: &Waker,
+    ) -> Result<OpId, (T, io::Error)> {
         if self.is_closing() {
-            return Err((*op, shut_down_error()));
+            return Err((op, shut_down_error()));
         }
         bump(&self.stats.retries);
-        self.submit_boxed(op, false).map_err(|(op, err)| (*op, err))
+        self.submit(op, Start::Single(Some(waker.clone())))
     }
 
     /// The op's future was dropped: cancel it in the kernel, or release it

@@ -1,28 +1,32 @@
 //! The generic op future: written once for every operation.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use super::Driver;
-use super::table::PollSingle;
+use super::table::{PollSingle, Start};
 use super::user_data::OpId;
-use std::marker::PhantomData;
+use crate::op::{MultishotOperation, OpCell, Operation};
+use crate::runtime::context;
 
-use crate::op::{MultishotOperation, Operation};
-
-/// A submitted operation. The owned state lives in the driver's table; this
-/// future holds only its id. Dropping it before completion cancels the op in
-/// the kernel (the state stays in the table until the op's final CQE).
+/// An operation as a future. Like every Rust future it is lazy: the op is
+/// submitted at the first poll, with that poll's waker. From then on the
+/// owned state lives in the driver's table and this future holds only its
+/// id. Dropping it before completion cancels the op in the kernel (the
+/// state stays in the table until the op's final CQE).
 pub(crate) struct Op<T: Operation> {
     state: State<T>,
     /// Resubmissions after transient errors so far.
     retries: u16,
     /// The op is linked to a kernel timeout of this length: `-ECANCELED`
     /// while its future is alive means the timeout fired.
-    linked_timeout: Option<std::time::Duration>,
+    linked_timeout: Option<Duration>,
 }
 
 /// Resubmissions of one op after transient errors before the error is
@@ -41,120 +45,123 @@ fn is_transient(result: i32) -> bool {
 }
 
 enum State<T> {
+    /// Not polled yet.
+    Unsubmitted(T),
     Submitted {
         id: OpId,
         driver: Rc<Driver>,
     },
-    /// The op never reached the kernel; the error is its result.
-    Failed(T, io::Error),
     Done,
 }
 
 impl<T: Operation> Op<T> {
-    /// Submits `op` on the current thread's runtime. Without one, the op's
-    /// result is an error that says so (and the buffer comes back).
-    pub(crate) fn submit(op: T) -> Op<T> {
-        match crate::runtime::context::driver() {
-            Some(driver) => Op::submit_on(&driver, op),
-            None => Op {
-                state: State::Failed(op, crate::runtime::context::no_runtime_error()),
-                retries: 0,
-                linked_timeout: None,
-            },
-        }
-    }
-
-    pub(crate) fn submit_on(driver: &Rc<Driver>, op: T) -> Op<T> {
-        let state = match driver.submit(op) {
-            Ok(id) => State::Submitted {
-                id,
-                driver: driver.clone(),
-            },
-            Err((op, err)) => State::Failed(op, err),
-        };
+    /// The future of `op`, submitted on the current thread's runtime when
+    /// first polled. Without a runtime its result is an error that says so
+    /// (and the buffer comes back).
+    pub(crate) fn new(op: T) -> Op<T> {
         Op {
-            state,
+            state: State::Unsubmitted(op),
             retries: 0,
             linked_timeout: None,
         }
     }
 
-    /// Submits `op` with a kernel timeout linked to it (one SQE pair): if
-    /// `timeout` passes first, the op ends with a `TimedOut` error.
-    pub(crate) fn submit_with_timeout(op: T, timeout: std::time::Duration) -> Op<T> {
-        let Some(driver) = crate::runtime::context::driver() else {
-            return Op::submit(op);
-        };
-        let state = match driver.submit_linked(op, timeout) {
-            Ok(id) => State::Submitted { id, driver },
-            Err((op, err)) => State::Failed(op, err),
-        };
+    /// As [`new`](Self::new), with a kernel timeout linked to the op (one
+    /// SQE pair): if `timeout` passes first, the op ends with a `TimedOut`
+    /// error.
+    pub(crate) fn with_timeout(op: T, timeout: Duration) -> Op<T> {
         Op {
-            state,
+            state: State::Unsubmitted(op),
             retries: 0,
             linked_timeout: Some(timeout),
         }
     }
+
+    /// Submits `op`; the table wakes `waker` when it completes.
+    fn start(&mut self, driver: Rc<Driver>, op: T, waker: &Waker) -> Poll<T::Output> {
+        let submitted = match self.linked_timeout {
+            Some(timeout) => driver.submit_linked(op, timeout, waker),
+            None => driver.submit(op, Start::Single(Some(waker.clone()))),
+        };
+        self.submitted(driver, submitted)
+    }
+
+    fn submitted(
+        &mut self,
+        driver: Rc<Driver>,
+        submitted: Result<OpId, (T, io::Error)>,
+    ) -> Poll<T::Output> {
+        match submitted {
+            Ok(id) => {
+                self.state = State::Submitted { id, driver };
+                Poll::Pending
+            }
+            Err((op, err)) => Poll::Ready(op.complete(Err(err), 0)),
+        }
+    }
 }
 
-// The owned state is never pinned: it lives in the driver's table (or, for a
-// failed op, is only moved out and handed back), so `Op` may move freely.
+// The owned state is never pinned: it is only moved, into the driver's
+// table at submission and back out at completion, so `Op` may move freely.
 impl<T: Operation> Unpin for Op<T> {}
 
 impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        loop {
-            match std::mem::replace(&mut self.state, State::Done) {
-                State::Submitted { id, driver } => {
-                    let polled = driver.table().poll_single(id, cx.waker());
-                    match polled {
-                        PollSingle::Pending => {
-                            self.state = State::Submitted { id, driver };
-                            return Poll::Pending;
-                        }
-                        PollSingle::Ready(completion, op) => {
-                            let Ok(op) = op.into_any().downcast::<T>() else {
-                                unreachable!("ringloop: an op id resolved to another op type")
-                            };
-                            if let Some(timeout) = self.linked_timeout {
-                                if completion.result == -libc::ECANCELED {
-                                    let err = io::Error::new(
-                                        io::ErrorKind::TimedOut,
-                                        format!("operation timed out after {timeout:?}"),
-                                    );
-                                    return Poll::Ready(op.complete(Err(err), completion.flags));
-                                }
-                            }
-                            // A linked op is never retried: that would drop
-                            // its deadline.
-                            if T::RETRY_TRANSIENT
-                                && self.linked_timeout.is_none()
-                                && is_transient(completion.result)
-                                && self.retries < MAX_RETRIES
-                            {
-                                // The op had no effect: run it again, from
-                                // the same owned state.
-                                self.retries += 1;
-                                self.state = match driver.resubmit(op) {
-                                    Ok(id) => State::Submitted { id, driver },
-                                    Err((op, err)) => State::Failed(op, err),
-                                };
-                                continue;
-                            }
-                            let result = completion.to_io_result();
-                            return Poll::Ready(op.complete(result, completion.flags));
-                        }
-                        PollSingle::Gone => {
-                            unreachable!("ringloop: an in-flight op lost its state")
-                        }
-                    }
-                }
-                State::Failed(op, err) => return Poll::Ready(op.complete(Err(err), 0)),
-                State::Done => unreachable!("ringloop: op future polled after completion"),
+        let this = &mut *self;
+        let completion = match &this.state {
+            State::Submitted { id, driver } => match driver.table().poll_single(*id, cx.waker()) {
+                PollSingle::Pending => return Poll::Pending,
+                PollSingle::Ready(completion, cell) => Some((completion, cell)),
+                PollSingle::Gone => unreachable!("ringloop: an in-flight op lost its state"),
+            },
+            State::Unsubmitted(_) => None,
+            State::Done => unreachable!("ringloop: op future polled after completion"),
+        };
+        // Either way the table no longer knows an id of this future.
+        let (driver, op, completion) = match std::mem::replace(&mut this.state, State::Done) {
+            State::Unsubmitted(op) => {
+                return match context::driver() {
+                    Some(driver) => this.start(driver, op, cx.waker()),
+                    None => Poll::Ready(op.complete(Err(context::no_runtime_error()), 0)),
+                };
             }
+            State::Submitted { driver, .. } => {
+                let Some((completion, cell)) = completion else {
+                    unreachable!()
+                };
+                let cell: Box<dyn Any> = cell;
+                let Some(op) = cell.downcast::<OpCell<T>>().ok().and_then(|mut cell| {
+                    let op = cell.0.take();
+                    driver.table().recycle(cell);
+                    op
+                }) else {
+                    unreachable!("ringloop: an op id resolved to another op type")
+                };
+                (driver, op, completion)
+            }
+            State::Done => unreachable!(),
+        };
+        if let Some(timeout) = this.linked_timeout {
+            if completion.result == -libc::ECANCELED {
+                let err = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("operation timed out after {timeout:?}"),
+                );
+                return Poll::Ready(op.complete(Err(err), completion.flags));
+            }
+            // A linked op is never retried: that would drop its deadline.
+        } else if T::RETRY_TRANSIENT
+            && is_transient(completion.result)
+            && this.retries < MAX_RETRIES
+        {
+            // The op had no effect: run it again, from the same owned state.
+            this.retries += 1;
+            let submitted = driver.resubmit(op, cx.waker());
+            return this.submitted(driver, submitted);
         }
+        Poll::Ready(op.complete(completion.to_io_result(), completion.flags))
     }
 }
 
@@ -169,8 +176,8 @@ impl<T: Operation> Drop for Op<T> {
 impl<T: Operation> std::fmt::Debug for Op<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
+            State::Unsubmitted(_) => "unsubmitted".to_owned(),
             State::Submitted { id, .. } => format!("submitted({id:?})"),
-            State::Failed(_, err) => format!("failed({err})"),
             State::Done => "done".to_owned(),
         };
         f.debug_struct("Op")
@@ -193,9 +200,10 @@ pub(crate) struct Multishot<T: MultishotOperation> {
 impl<T: MultishotOperation> Multishot<T> {
     /// Submits `op` on the current runtime.
     pub(crate) fn submit(op: T) -> io::Result<Multishot<T>> {
-        let driver = crate::runtime::context::driver()
-            .ok_or_else(crate::runtime::context::no_runtime_error)?;
-        let id = driver.submit(op).map_err(|(_, err)| err)?;
+        let driver = context::driver().ok_or_else(context::no_runtime_error)?;
+        let id = driver
+            .submit(op, Start::Multishot)
+            .map_err(|(_, err)| err)?;
         Ok(Multishot {
             id,
             driver,
@@ -212,8 +220,8 @@ impl<T: MultishotOperation> Multishot<T> {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Ready(Some(completion)) => {
                 let Some(op) = table
-                    .op_mut(self.id)
-                    .and_then(|op| op.as_any_mut().downcast_mut::<T>())
+                    .op_mut::<OpCell<T>>(self.id)
+                    .and_then(|cell| cell.0.as_mut())
                 else {
                     unreachable!("ringloop: a multishot op lost its state")
                 };

@@ -22,7 +22,7 @@
 //!     orphan before the end -> Orphaned, after the end -> removed.
 //! ```
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 use std::io;
 use std::task::{Poll, Waker};
@@ -73,12 +73,6 @@ pub(crate) trait InFlight: Any {
     /// Called with the table borrowed: it must not submit operations.
     fn orphaned(&mut self, completion: Completion);
 
-    /// For handing the owned state back to the typed future.
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
-
-    /// For multishot streams that read their owned state per item.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-
     /// Sees every CQE of the op as it arrives, whatever the op's state,
     /// exactly once (for accounting that must not wait until the CQE is
     /// consumed, e.g. which provided buffers the kernel has taken).
@@ -119,6 +113,17 @@ struct Slot {
     op: Box<dyn InFlight>,
 }
 
+/// How an op enters the table.
+pub(crate) enum Start {
+    /// A single-shot op, with the waker of the future awaiting it (if it is
+    /// known yet).
+    Single(Option<Waker>),
+    /// A multishot op: its completions queue until its stream takes them.
+    Multishot,
+    /// An op no future awaits (a close the driver issues on its own).
+    Detached,
+}
+
 /// What the driver must do after a CQE was recorded.
 pub(crate) enum CqeEffect {
     /// Nothing (an intermediate CQE of an orphaned or zero-copy op).
@@ -152,9 +157,16 @@ pub(crate) enum PollSingle {
     Gone,
 }
 
+/// Emptied op cells kept for reuse, of all types together.
+const MAX_SPARES: usize = 64;
+
 /// The in-flight operations of one ring.
 pub(crate) struct OpTable {
     slots: Slab<Slot>,
+    /// Emptied op cells kept for the next op of the same type, so that the
+    /// hot path (one send per echoed message) allocates nothing. Each holds
+    /// no owned state any more: nothing here is visible to the kernel.
+    spares: Vec<(TypeId, Box<dyn InFlight>)>,
     next_generation: u32,
     /// Ops whose final CQE has not arrived yet.
     in_kernel: usize,
@@ -165,6 +177,7 @@ impl OpTable {
     pub(crate) fn new() -> OpTable {
         OpTable {
             slots: Slab::new(),
+            spares: Vec::new(),
             next_generation: 1,
             in_kernel: 0,
             stale_cqes: 0,
@@ -178,15 +191,12 @@ impl OpTable {
         generation
     }
 
-    /// Enters an op whose SQE is about to be pushed. `multishot` ops stream
-    /// their completions; `orphaned` ops have no future at all (a close the
-    /// driver issues on its own).
+    /// Enters an op whose SQE is about to be pushed.
     /// On failure (2^32 live ops) the op comes back untouched.
     pub(crate) fn insert<T: InFlight>(
         &mut self,
         op: Box<T>,
-        multishot: bool,
-        orphaned: bool,
+        start: Start,
     ) -> Result<OpId, (Box<T>, io::Error)> {
         let generation = self.generation();
         let entry = self.slots.vacant_entry();
@@ -196,19 +206,14 @@ impl OpTable {
             );
             return Err((op, err));
         };
-        let lifecycle = if orphaned {
-            Lifecycle::Orphaned
-        } else if multishot {
-            Lifecycle::Streaming {
+        let lifecycle = match start {
+            Start::Single(waker) => Lifecycle::Waiting { waker, first: None },
+            Start::Multishot => Lifecycle::Streaming {
                 queue: VecDeque::new(),
                 waker: None,
                 ended: false,
-            }
-        } else {
-            Lifecycle::Waiting {
-                waker: None,
-                first: None,
-            }
+            },
+            Start::Detached => Lifecycle::Orphaned,
         };
         entry.insert(Slot {
             generation,
@@ -332,9 +337,30 @@ impl OpTable {
     }
 
     /// The owned state of a live op, for streams that build each item from
-    /// it.
-    pub(crate) fn op_mut(&mut self, id: OpId) -> Option<&mut dyn InFlight> {
-        self.slot_mut(id).map(|slot| &mut *slot.op)
+    /// it; `None` if the id names no live op of type `C`.
+    pub(crate) fn op_mut<C: InFlight>(&mut self, id: OpId) -> Option<&mut C> {
+        let slot = self.slot_mut(id)?;
+        let op: &mut dyn Any = &mut *slot.op;
+        op.downcast_mut()
+    }
+
+    /// An emptied cell of type `C` kept by [`recycle`](Self::recycle), if
+    /// there is one.
+    pub(crate) fn take_spare<C: InFlight>(&mut self) -> Option<Box<C>> {
+        let wanted = TypeId::of::<C>();
+        // The most recently recycled first: the hot op type sits at the end.
+        let index = self.spares.iter().rposition(|(kind, _)| *kind == wanted)?;
+        let (_, spare) = self.spares.swap_remove(index);
+        let spare: Box<dyn Any> = spare;
+        spare.downcast().ok()
+    }
+
+    /// Keeps an emptied op cell (one that owns nothing the kernel may use)
+    /// for the next op of its type; beyond `MAX_SPARES` it is freed.
+    pub(crate) fn recycle<C: InFlight>(&mut self, cell: Box<C>) {
+        if self.spares.len() < MAX_SPARES {
+            self.spares.push((TypeId::of::<C>(), cell));
+        }
     }
 
     /// The op's future was dropped.
@@ -476,12 +502,6 @@ mod tests {
                 .borrow_mut()
                 .push(format!("{} orphaned {}", self.name, c.result));
         }
-        fn into_any(self: Box<Self>) -> Box<dyn Any> {
-            self
-        }
-        fn as_any_mut(&mut self) -> &mut dyn Any {
-            self
-        }
     }
 
     impl Drop for FakeOp {
@@ -514,7 +534,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "a"), false, false)
+            .insert(fake(&log, "a"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         let counter = Arc::new(CountingWaker::default());
         let waker = Waker::from(counter.clone());
@@ -544,7 +564,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let old = table
-            .insert(fake(&log, "old"), false, false)
+            .insert(fake(&log, "old"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         assert!(matches!(table.complete(old, done(1)), CqeEffect::Nothing));
         let waker = Waker::from(Arc::new(CountingWaker::default()));
@@ -553,7 +573,7 @@ mod tests {
         };
         drop(op);
         let new = table
-            .insert(fake(&log, "new"), false, false)
+            .insert(fake(&log, "new"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         assert_eq!(old.key, new.key, "the slab reuses the key");
         assert_ne!(old.generation, new.generation);
@@ -570,7 +590,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "accept"), false, false)
+            .insert(fake(&log, "accept"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         assert!(matches!(table.orphan(id), Orphan::Cancel));
         assert!(
@@ -594,7 +614,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "open"), false, false)
+            .insert(fake(&log, "open"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         table.complete(id, done(5));
         let Orphan::Free(op) = table.orphan(id) else {
@@ -610,7 +630,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "zc"), false, false)
+            .insert(fake(&log, "zc"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         let first = Completion {
             result: 100,
@@ -635,7 +655,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "zc"), false, false)
+            .insert(fake(&log, "zc"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         table.orphan(id);
         let first = Completion {
@@ -656,7 +676,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "multi"), true, false)
+            .insert(fake(&log, "multi"), Start::Multishot)
             .unwrap_or_else(|_| panic!("insert"));
         let waker = Waker::from(Arc::new(CountingWaker::default()));
         assert!(table.poll_stream(id, &waker).is_pending());
@@ -687,7 +707,7 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let id = table
-            .insert(fake(&log, "m"), true, false)
+            .insert(fake(&log, "m"), Start::Multishot)
             .unwrap_or_else(|_| panic!("insert"));
         table.complete(
             id,
@@ -724,13 +744,13 @@ mod tests {
         let log = Rc::default();
         let mut table = OpTable::new();
         let waiting = table
-            .insert(fake(&log, "w"), false, false)
+            .insert(fake(&log, "w"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         let done_op = table
-            .insert(fake(&log, "d"), false, false)
+            .insert(fake(&log, "d"), Start::Single(None))
             .unwrap_or_else(|_| panic!("insert"));
         let orphan = table
-            .insert(fake(&log, "o"), false, true)
+            .insert(fake(&log, "o"), Start::Detached)
             .unwrap_or_else(|_| panic!("insert"));
         table.complete(done_op, done(0));
         let mut owned = table.kernel_owned();
@@ -774,12 +794,6 @@ mod tests {
         }
         impl InFlight for ModelOp {
             fn orphaned(&mut self, _c: Completion) {}
-            fn into_any(self: Box<Self>) -> Box<dyn Any> {
-                self
-            }
-            fn as_any_mut(&mut self) -> &mut dyn Any {
-                self
-            }
         }
         impl Drop for ModelOp {
             fn drop(&mut self) {
@@ -843,7 +857,14 @@ mod tests {
                             state: shared.clone(),
                         });
                         let id = table
-                            .insert(op, multishot, false)
+                            .insert(
+                                op,
+                                if multishot {
+                                    Start::Multishot
+                                } else {
+                                    Start::Single(None)
+                                },
+                            )
                             .unwrap_or_else(|_| panic!("insert"));
                         live.push(Live {
                             id,

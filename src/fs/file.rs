@@ -70,7 +70,7 @@ impl File {
         if let Err(err) = check_offset(pos) {
             return (Err(err), buf);
         }
-        Op::submit(Read::new(self.fd.clone(), buf, pos)).await
+        Op::new(Read::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Fills `buf` to its capacity from `pos`, or fails with
@@ -110,7 +110,7 @@ impl File {
         if let Err(err) = check_offset(pos) {
             return (Err(err), bufs);
         }
-        Op::submit(Readv::new(self.fd.clone(), bufs, pos)).await
+        Op::new(Readv::new(self.fd.clone(), bufs, pos)).await
     }
 
     /// Reads into a registered buffer (see
@@ -119,7 +119,7 @@ impl File {
         if let Err(err) = check_offset(pos) {
             return (Err(err), buf);
         }
-        Op::submit(ReadFixed::new(self.fd.clone(), buf, pos)).await
+        Op::new(ReadFixed::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes a registered buffer's bytes at `pos`.
@@ -127,7 +127,7 @@ impl File {
         if let Err(err) = check_offset(pos) {
             return (Err(err), buf);
         }
-        Op::submit(WriteFixed::new(self.fd.clone(), buf, pos)).await
+        Op::new(WriteFixed::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes some of `buf` at offset `pos`.
@@ -139,7 +139,7 @@ impl File {
         if let Err(err) = check_offset(pos) {
             return (Err(err), buf);
         }
-        Op::submit(Write::new(self.fd.clone(), buf, pos)).await
+        Op::new(Write::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes all of `buf` at `pos`, looping over short writes.
@@ -174,7 +174,7 @@ impl File {
         if let Err(err) = check_offset(pos) {
             return (Err(err), bufs);
         }
-        Op::submit(Writev::new(self.fd.clone(), bufs, pos)).await
+        Op::new(Writev::new(self.fd.clone(), bufs, pos)).await
     }
 
     /// Reads from offset 0 to the end.
@@ -209,7 +209,7 @@ impl File {
     ///
     /// `EIO` and friends: the data may not be on the device.
     pub async fn sync_all(&self) -> io::Result<()> {
-        Op::submit(Fsync::new(self.fd.clone(), false)).await
+        Op::new(Fsync::new(self.fd.clone(), false)).await
     }
 
     /// Flushes data, and only the metadata needed to read it (`fdatasync`).
@@ -218,7 +218,7 @@ impl File {
     ///
     /// As for [`sync_all`](Self::sync_all).
     pub async fn sync_data(&self) -> io::Result<()> {
-        Op::submit(Fsync::new(self.fd.clone(), true)).await
+        Op::new(Fsync::new(self.fd.clone(), true)).await
     }
 
     /// The file's metadata (`statx` on the open file).
@@ -227,7 +227,7 @@ impl File {
     ///
     /// The kernel's error for `statx`.
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        Op::submit(Statx::of_fd(self.fd.clone()))
+        Op::new(Statx::of_fd(self.fd.clone()))
             .await
             .map(Metadata::from)
     }

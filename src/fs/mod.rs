@@ -158,7 +158,7 @@ pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<
 /// `NotFound` when it does not exist; `IsADirectory` for a directory.
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     on_path("remove", path.as_ref(), async |c| {
-        Op::submit(Unlink::file(c)).await
+        Op::new(Unlink::file(c)).await
     })
     .await
 }
@@ -170,7 +170,7 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// `NotFound`, `DirectoryNotEmpty`, `NotADirectory`.
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
     on_path("remove directory", path.as_ref(), async |c| {
-        Op::submit(Unlink::dir(c)).await
+        Op::new(Unlink::dir(c)).await
     })
     .await
 }
@@ -182,7 +182,7 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// `AlreadyExists`, or `NotFound` when the parent is missing.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     on_path("create directory", path.as_ref(), async |c| {
-        Op::submit(MkDir::new(c, 0o777)).await
+        Op::new(MkDir::new(c, 0o777)).await
     })
     .await
 }
@@ -238,7 +238,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
     let (from, to) = (from.as_ref(), to.as_ref());
     let to_c = c_path(to).map_err(|err| path_error("rename to", to, err))?;
     on_path("rename", from, async |c| {
-        Op::submit(Rename::new(c, to_c)).await
+        Op::new(Rename::new(c, to_c)).await
     })
     .await
 }
@@ -250,9 +250,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 /// `NotFound` (with the path in the message) when it does not exist.
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     on_path("stat", path.as_ref(), async |c| {
-        Op::submit(Statx::of_path(c, true))
-            .await
-            .map(Metadata::from)
+        Op::new(Statx::of_path(c, true)).await.map(Metadata::from)
     })
     .await
 }
@@ -264,9 +262,7 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// As for [`metadata`].
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     on_path("stat", path.as_ref(), async |c| {
-        Op::submit(Statx::of_path(c, false))
-            .await
-            .map(Metadata::from)
+        Op::new(Statx::of_path(c, false)).await.map(Metadata::from)
     })
     .await
 }

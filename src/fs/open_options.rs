@@ -144,7 +144,7 @@ impl OpenOptions {
         let opened = async {
             let flags = self.flags()?;
             let c = c_path(path)?;
-            Op::submit(Open::new(c, flags, self.mode)).await
+            Op::new(Open::new(c, flags, self.mode)).await
         };
         let fd = opened.await.map_err(|err| path_error("open", path, err))?;
         Ok(File::from_owned(fd))

@@ -36,7 +36,7 @@ use crate::op::nop::Nop;
 ///
 /// Outside a runtime, or after it has shut down.
 pub async fn nop() -> io::Result<()> {
-    Op::submit(Nop).await
+    Op::new(Nop).await
 }
 
 /// A source that reads into owned buffers (sockets, pipes, buffered

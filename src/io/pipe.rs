@@ -51,7 +51,7 @@ impl PipeReader {
         if buf.bytes_total() == 0 {
             return (Ok(0), buf);
         }
-        Op::submit(Read::new(self.fd.clone(), buf, CURRENT_POSITION)).await
+        Op::new(Read::new(self.fd.clone(), buf, CURRENT_POSITION)).await
     }
 
     /// Fills `buf` to its capacity.
@@ -72,7 +72,7 @@ impl PipeReader {
 impl PipeWriter {
     /// Writes some of `buf`.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::submit(Write::new(self.fd.clone(), buf, CURRENT_POSITION)).await
+        Op::new(Write::new(self.fd.clone(), buf, CURRENT_POSITION)).await
     }
 
     /// Writes all of `buf`.

@@ -78,11 +78,11 @@ impl SharedFd {
             }
         };
         if inner.fixed.replace(false) {
-            return Op::submit(Close::fixed(inner.raw)).await;
+            return Op::new(Close::fixed(inner.raw)).await;
         }
         let fd = inner.fd.borrow_mut().take();
         match fd {
-            Some(fd) => Op::submit(Close::new(fd)).await,
+            Some(fd) => Op::new(Close::new(fd)).await,
             None => Ok(()),
         }
     }

@@ -24,19 +24,19 @@ macro_rules! stream_io_methods {
             }
 
             /// Writes some of `buf`'s bytes; returns the count and the buffer.
-            pub async fn write<B: $crate::buf::IoBuf>(
+            pub fn write<B: $crate::buf::IoBuf>(
                 &self,
                 buf: B,
-            ) -> (std::io::Result<usize>, B) {
-                self.socket.write(buf).await
+            ) -> impl std::future::Future<Output = (std::io::Result<usize>, B)> {
+                self.socket.write(buf)
             }
 
             /// Writes all of `buf`, looping over short writes.
-            pub async fn write_all<B: $crate::buf::IoBuf>(
+            pub fn write_all<B: $crate::buf::IoBuf>(
                 &self,
                 buf: B,
-            ) -> (std::io::Result<()>, B) {
-                $crate::io::write_all(self, buf).await
+            ) -> impl std::future::Future<Output = (std::io::Result<()>, B)> {
+                $crate::io::write_all(self, buf)
             }
 
             /// Reads into several buffers, filling them in order.
@@ -156,8 +156,11 @@ macro_rules! stream_io_methods {
         }
 
         impl $crate::io::AsyncWriteOwned for $ty {
-            async fn write<B: $crate::buf::IoBuf>(&self, buf: B) -> (std::io::Result<usize>, B) {
-                self.socket.write(buf).await
+            fn write<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = (std::io::Result<usize>, B)> {
+                self.socket.write(buf)
             }
         }
     };

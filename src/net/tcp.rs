@@ -189,7 +189,7 @@ impl TcpSocket {
     /// `HostUnreachable` and so on from the network.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
         let socket = Socket::new(self.fd);
-        Op::submit(Connect::new(socket.fd.clone(), SockAddr::from_inet(addr))).await?;
+        Op::new(Connect::new(socket.fd.clone(), SockAddr::from_inet(addr))).await?;
         Ok(TcpStream { socket })
     }
 }
@@ -253,7 +253,7 @@ impl TcpListener {
     /// usable: back off and retry), `ECONNABORTED` for a connection reset
     /// while queued.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = Op::submit(Accept::new(self.socket.fd.clone())).await?;
+        let (fd, addr) = Op::new(Accept::new(self.socket.fd.clone())).await?;
         let addr = addr.to_inet()?;
         Ok((
             TcpStream {
@@ -368,9 +368,7 @@ impl<'a> Acceptor<'a> {
                     )));
                 }
                 let fd = self.listener.socket.fd.clone();
-                let single = self
-                    .single
-                    .get_or_insert_with(|| Op::submit(Accept::new(fd)));
+                let single = self.single.get_or_insert_with(|| Op::new(Accept::new(fd)));
                 let result = ready!(Pin::new(single).poll(cx));
                 self.single = None;
                 return Poll::Ready(result.map(|(fd, _)| Socket::new(fd)));

@@ -67,13 +67,13 @@ impl UdpSocket {
     /// Sends `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> (io::Result<usize>, B) {
         let op = SendMsg::new(self.socket.fd.clone(), buf, SockAddr::from_inet(addr));
-        Op::submit(op).await
+        Op::new(op).await
     }
 
     /// Receives one datagram into `buf` (the rest of a longer datagram is
     /// discarded) and the address it came from.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-        let (result, buf) = Op::submit(RecvMsg::new(self.socket.fd.clone(), buf)).await;
+        let (result, buf) = Op::new(RecvMsg::new(self.socket.fd.clone(), buf)).await;
         let result = result.and_then(|(n, addr)| Ok((n, addr.to_inet()?)));
         (result, buf)
     }

@@ -100,7 +100,7 @@ impl UnixListener {
     ///
     /// `EMFILE`/`ENFILE` when out of file descriptors.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
-        let (fd, addr) = Op::submit(Accept::new(self.socket.fd.clone())).await?;
+        let (fd, addr) = Op::new(Accept::new(self.socket.fd.clone())).await?;
         Ok((
             UnixStream {
                 socket: Socket::new(fd),
@@ -154,7 +154,7 @@ impl UnixStream {
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let addr = SockAddr::from_path(path.as_ref())?;
         let socket = Socket::new(sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?);
-        Op::submit(Connect::new(socket.fd.clone(), addr)).await?;
+        Op::new(Connect::new(socket.fd.clone(), addr)).await?;
         Ok(UnixStream { socket })
     }
 
@@ -286,14 +286,14 @@ impl UnixDatagram {
         path: impl AsRef<Path>,
     ) -> (io::Result<usize>, B) {
         match SockAddr::from_path(path.as_ref()) {
-            Ok(addr) => Op::submit(SendMsg::new(self.socket.fd.clone(), buf, addr)).await,
+            Ok(addr) => Op::new(SendMsg::new(self.socket.fd.clone(), buf, addr)).await,
             Err(err) => (Err(err), buf),
         }
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, UnixSocketAddr)>, B) {
-        let (result, buf) = Op::submit(RecvMsg::new(self.socket.fd.clone(), buf)).await;
+        let (result, buf) = Op::new(RecvMsg::new(self.socket.fd.clone(), buf)).await;
         (
             result.map(|(n, addr)| (n, UnixSocketAddr::from_raw(&addr))),
             buf,

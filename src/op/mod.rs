@@ -7,7 +7,6 @@
 //! adding one file here; the driver's generic future (`driver::Op`) does the
 //! rest — submission, waiting, cancel on drop and disposal of late results.
 
-use std::any::Any;
 use std::io;
 
 use io_uring::squeue;
@@ -91,21 +90,22 @@ pub(crate) trait MultishotOperation: Operation {
     fn item(&mut self, completion: Completion) -> Self::Item;
 }
 
-impl<T: Operation> InFlight for T {
+/// The heap cell an op's owned state lives in while the driver's table owns
+/// it. The state is taken out when its result is handed back; the emptied
+/// cell can then carry the next op of the same type (no allocation per op).
+pub(crate) struct OpCell<T>(pub(crate) Option<T>);
+
+impl<T: Operation> InFlight for OpCell<T> {
     fn orphaned(&mut self, completion: Completion) {
-        self.dispose(completion);
+        if let Some(op) = &mut self.0 {
+            op.dispose(completion);
+        }
     }
 
     fn observe(&mut self, completion: Completion) {
-        Operation::observe(self, completion);
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
+        if let Some(op) = &mut self.0 {
+            op.observe(completion);
+        }
     }
 
     fn kind(&self) -> &'static str {

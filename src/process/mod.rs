@@ -211,7 +211,7 @@ impl Child {
             if let Some(status) = self.try_wait()? {
                 return Ok(status);
             }
-            Op::submit(PollAdd::readable(self.pidfd.clone())).await?;
+            Op::new(PollAdd::readable(self.pidfd.clone())).await?;
         }
     }
 
@@ -316,7 +316,7 @@ impl Drop for Child {
             Some(handle) => {
                 let pidfd = self.pidfd.clone();
                 drop(handle.spawn(async move {
-                    let _ = Op::submit(PollAdd::readable(pidfd)).await;
+                    let _ = Op::new(PollAdd::readable(pidfd)).await;
                     let _ = child.wait();
                 }));
             }
