@@ -214,20 +214,14 @@ impl<T: MultishotOperation> Multishot<T> {
     /// The next item; `None` once the kernel ended the stream and every
     /// item was taken.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
-        let mut table = self.driver.table();
-        match table.poll_stream(self.id, cx.waker()) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Ready(Some(completion)) => {
-                let Some(op) = table
-                    .op_mut::<OpCell<T>>(self.id)
-                    .and_then(|cell| cell.0.as_mut())
-                else {
-                    unreachable!("ringloop: a multishot op lost its state")
-                };
-                Poll::Ready(Some(op.item(completion)))
-            }
-        }
+        self.driver.table().poll_stream_item(
+            self.id,
+            cx.waker(),
+            |cell: &mut OpCell<T>, completion| match &mut cell.0 {
+                Some(op) => op.item(completion),
+                None => unreachable!("ringloop: a multishot op lost its state"),
+            },
+        )
     }
 }
 

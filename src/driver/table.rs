@@ -315,33 +315,33 @@ impl OpTable {
 
     /// Polls a multishot op: the next queued completion, `None` once the
     /// stream ended and is drained.
+    #[cfg(test)]
     pub(crate) fn poll_stream(&mut self, id: OpId, new_waker: &Waker) -> Poll<Option<Completion>> {
-        let Some(slot) = self.slot_mut(id) else {
-            return Poll::Ready(None);
-        };
-        match &mut slot.lifecycle {
-            Lifecycle::Streaming {
-                queue,
-                waker,
-                ended,
-            } => match queue.pop_front() {
-                Some(completion) => Poll::Ready(Some(completion)),
-                None if *ended => Poll::Ready(None),
-                None => {
-                    store_waker(waker, new_waker);
-                    Poll::Pending
-                }
-            },
-            _ => Poll::Ready(None),
+        match self.slot_mut(id) {
+            Some(slot) => next_in_stream(&mut slot.lifecycle, new_waker),
+            None => Poll::Ready(None),
         }
     }
 
-    /// The owned state of a live op, for streams that build each item from
-    /// it; `None` if the id names no live op of type `C`.
-    pub(crate) fn op_mut<C: InFlight>(&mut self, id: OpId) -> Option<&mut C> {
-        let slot = self.slot_mut(id)?;
-        let op: &mut dyn Any = &mut *slot.op;
-        op.downcast_mut()
+    /// As `poll_stream`, and turns the completion into an item with the
+    /// op's owned state (of type `C`) at hand, in one lookup.
+    pub(crate) fn poll_stream_item<C: InFlight, R>(
+        &mut self,
+        id: OpId,
+        new_waker: &Waker,
+        item: impl FnOnce(&mut C, Completion) -> R,
+    ) -> Poll<Option<R>> {
+        let Some(Slot { lifecycle, op, .. }) = self.slot_mut(id) else {
+            return Poll::Ready(None);
+        };
+        let Some(completion) = std::task::ready!(next_in_stream(lifecycle, new_waker)) else {
+            return Poll::Ready(None);
+        };
+        let op: &mut dyn Any = &mut **op;
+        match op.downcast_mut::<C>() {
+            Some(op) => Poll::Ready(Some(item(op, completion))),
+            None => Poll::Ready(None),
+        }
     }
 
     /// An emptied cell of type `C` kept by [`recycle`](Self::recycle), if
@@ -468,6 +468,24 @@ fn slot_in(slots: &mut Slab<Slot>, id: OpId) -> Option<&mut Slot> {
     slots
         .get_mut(id.key as usize)
         .filter(|slot| slot.generation == id.generation)
+}
+
+fn next_in_stream(lifecycle: &mut Lifecycle, new_waker: &Waker) -> Poll<Option<Completion>> {
+    match lifecycle {
+        Lifecycle::Streaming {
+            queue,
+            waker,
+            ended,
+        } => match queue.pop_front() {
+            Some(completion) => Poll::Ready(Some(completion)),
+            None if *ended => Poll::Ready(None),
+            None => {
+                store_waker(waker, new_waker);
+                Poll::Pending
+            }
+        },
+        _ => Poll::Ready(None),
+    }
 }
 
 fn store_waker(slot: &mut Option<Waker>, new_waker: &Waker) {

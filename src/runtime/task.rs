@@ -174,16 +174,29 @@ impl<T> Drop for TaskOutput<T> {
 /// Wraps a user future into the task the executor polls: it catches panics,
 /// honours cancel requests, drops the user future before publishing, and
 /// publishes the outcome for the handle.
-pub(crate) async fn run_task<F: Future>(future: F, output: TaskOutput<F::Output>) {
-    run_outcome(async move { Some(Ok(future.await)) }, output).await;
+pub(crate) fn run_task<F: Future>(
+    future: F,
+    output: TaskOutput<F::Output>,
+) -> impl Future<Output = ()> {
+    drive(future, output, |value| Some(Ok(value)))
 }
 
 /// Like [`run_task`] for a future whose output is the task's outcome
 /// itself: `None` ends the task as cancelled.
-pub(crate) async fn run_outcome<T, F>(future: F, mut output: TaskOutput<T>)
+pub(crate) fn run_outcome<T, F>(future: F, output: TaskOutput<T>) -> impl Future<Output = ()>
 where
     F: Future<Output = Option<Result<T, JoinError>>>,
 {
+    drive(future, output, |outcome| outcome)
+}
+
+/// The one task wrapper both share: a single state machine around the user
+/// future, since it is polled on every wake-up of the task.
+async fn drive<F: Future, T>(
+    future: F,
+    mut output: TaskOutput<T>,
+    outcome_of: fn(F::Output) -> Option<Result<T, JoinError>>,
+) {
     let outcome = {
         let mut future = pin!(future);
         poll_fn(|cx| {
@@ -191,7 +204,8 @@ where
                 return Poll::Ready(None);
             }
             match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                Ok(poll) => poll,
+                Ok(Poll::Ready(value)) => Poll::Ready(outcome_of(value)),
+                Ok(Poll::Pending) => Poll::Pending,
                 Err(payload) => Poll::Ready(Some(Err(JoinError::panic(payload)))),
             }
         })
