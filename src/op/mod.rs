@@ -52,9 +52,11 @@ pub(crate) trait Operation: Sized + 'static {
     /// not idempotent after an interruption (close, connect).
     const RETRY_TRANSIENT: bool = true;
 
-    /// Builds the SQE. Called exactly once, after `self` has been moved to
-    /// its final place (a heap allocation owned by the driver's op table),
-    /// so pointers into `self` stay valid until the op's final CQE.
+    /// Builds the SQE. Called after `self` has been moved to its final place
+    /// (a heap cell owned by the driver's op table), so pointers into `self`
+    /// stay valid until the op's final CQE; called again, in its new cell,
+    /// for each resubmission (see `RETRY_TRANSIENT`), so it must take every
+    /// pointer afresh.
     fn build(&mut self) -> squeue::Entry;
 
     /// Turns the final CQE into the output. `result` is the CQE's result,
