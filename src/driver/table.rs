@@ -73,9 +73,10 @@ pub(crate) trait InFlight: Any {
     /// Called with the table borrowed: it must not submit operations.
     fn orphaned(&mut self, completion: Completion);
 
-    /// Sees every CQE of the op as it arrives, whatever the op's state,
-    /// exactly once (for accounting that must not wait until the CQE is
-    /// consumed, e.g. which provided buffers the kernel has taken).
+    /// Sees every CQE of a multishot op as it arrives, whatever the op's
+    /// state, exactly once (for accounting that must not wait until the CQE
+    /// is consumed, e.g. which provided buffers the kernel has taken).
+    /// Single-shot ops are not shown their CQE: they have one.
     fn observe(&mut self, completion: Completion) {
         let _ = completion;
     }
@@ -109,6 +110,8 @@ enum Lifecycle {
 
 struct Slot {
     generation: u32,
+    /// Entered as multishot: its CQEs are shown to `observe`.
+    multishot: bool,
     lifecycle: Lifecycle,
     op: Box<dyn InFlight>,
 }
@@ -206,6 +209,7 @@ impl OpTable {
             );
             return Err((op, err));
         };
+        let multishot = matches!(start, Start::Multishot);
         let lifecycle = match start {
             Start::Single(waker) => Lifecycle::Waiting { waker, first: None },
             Start::Multishot => Lifecycle::Streaming {
@@ -217,6 +221,7 @@ impl OpTable {
         };
         entry.insert(Slot {
             generation,
+            multishot,
             lifecycle,
             op,
         });
@@ -234,9 +239,7 @@ impl OpTable {
             self.stale_cqes += 1;
             return CqeEffect::Stale;
         };
-        if !matches!(slot.lifecycle, Lifecycle::Completed(_))
-            && !matches!(slot.lifecycle, Lifecycle::Streaming { ended: true, .. })
-        {
+        if slot.multishot && !matches!(slot.lifecycle, Lifecycle::Streaming { ended: true, .. }) {
             slot.op.observe(completion);
         }
         let is_final = !completion.has_more();

@@ -26,9 +26,8 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 struct TaskSlot {
     generation: u32,
-    /// Taken out while the task is being polled.
-    future: Option<BoxFuture>,
-    waker: Option<Waker>,
+    /// The future and its waker; taken out while the task is being polled.
+    task: Option<(BoxFuture, Waker)>,
     state: Arc<TaskWaker>,
 }
 
@@ -59,8 +58,7 @@ impl Executor {
         let waker = Waker::from(state.clone());
         entry.insert(TaskSlot {
             generation,
-            future: Some(future),
-            waker: Some(waker.clone()),
+            task: Some((future, waker.clone())),
             state,
         });
         drop(tasks);
@@ -114,7 +112,7 @@ impl Executor {
                     // Cleared before the poll: a wake during the poll queues
                     // the task again.
                     slot.state.scheduled.store(false, Ordering::Release);
-                    slot.future.take().zip(slot.waker.take())
+                    slot.task.take()
                 }
                 _ => None,
             }
@@ -139,8 +137,7 @@ impl Executor {
         } else {
             let mut tasks = self.tasks.borrow_mut();
             if let Some(slot) = tasks.get_mut(key) {
-                slot.future = Some(future);
-                slot.waker = Some(waker);
+                slot.task = Some((future, waker));
             }
         }
     }

@@ -90,11 +90,13 @@ impl Handle {
     /// fire due timers.
     fn tick(&self) {
         self.executor.run_ready(self.tasks_per_tick);
-        self.drain_remote();
+        // Wakes from other threads are collected after the turn; one pending
+        // now only keeps the turn from blocking.
+        let next_deadline = self.timers.borrow().next_deadline();
         let wait = if self.executor.has_ready() || self.shared.has_remote() {
             Wait::No
         } else {
-            match self.timers.borrow().next_deadline() {
+            match next_deadline {
                 None => Wait::Park(None),
                 Some(deadline) => {
                     let now = Instant::now();
@@ -110,7 +112,11 @@ impl Handle {
             // Only a broken ring gets here (EBADF, EFAULT): no way to go on.
             panic!("ringloop: io_uring_enter failed: {err}");
         }
-        self.fire_timers();
+        // Only tasks arm timers, and none ran during the turn: the nearest
+        // deadline is still `next_deadline`.
+        if next_deadline.is_some() {
+            self.fire_timers();
+        }
         self.drain_remote();
     }
 
@@ -130,12 +136,9 @@ impl Handle {
         self.shared.drain(|id| self.executor.schedule(id));
     }
 
+    /// Wakes the tasks whose timers are due. (The caller skips it when no
+    /// timer is armed: reading the clock is a vDSO call per tick.)
     fn fire_timers(&self) {
-        // Reading the clock costs a vDSO call per tick: skip it when no
-        // timer is armed (the common case for an I/O-bound loop).
-        if self.timers.borrow().next_deadline().is_none() {
-            return;
-        }
         let now = Instant::now();
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
