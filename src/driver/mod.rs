@@ -67,7 +67,16 @@ pub(crate) fn bump(counter: &Cell<u64>) {
 /// A backlogged SQE, or a linked pair that must enter the ring together.
 enum Queued {
     One(squeue::Entry),
-    Linked(squeue::Entry, squeue::Entry),
+    Linked([squeue::Entry; 2]),
+}
+
+impl Queued {
+    fn entries(&self) -> &[squeue::Entry] {
+        match self {
+            Queued::One(sqe) => std::slice::from_ref(sqe),
+            Queued::Linked(pair) => pair,
+        }
+    }
 }
 
 /// CQEs copied out of the ring per batch before they are dispatched.
@@ -349,11 +358,11 @@ impl Driver {
                 return Ok(id);
             }
         };
-        self.push_queued(Queued::Linked(
+        self.push_queued(Queued::Linked([
             sqe.user_data(id.to_user_data())
                 .flags(squeue::Flags::IO_LINK),
             timer_sqe.user_data(timer_id.to_user_data()),
-        ));
+        ]));
         Ok(id)
     }
 
@@ -399,12 +408,21 @@ impl Driver {
     /// is queued and continue; what still does not fit waits in the backlog,
     /// in order, and is pushed at the next turn. Nothing is ever dropped.
     fn push(&self, sqe: squeue::Entry) {
+        // The common case: nothing backlogged and room in the ring.
+        {
+            let mut ring = self.ring.borrow_mut();
+            if let Some(ring) = ring.as_mut() {
+                if self.backlog.borrow().is_empty() && try_push(ring, std::slice::from_ref(&sqe)) {
+                    bump(&self.stats.sqes);
+                    return;
+                }
+            }
+        }
         self.push_queued(Queued::One(sqe));
     }
 
     fn push_queued(&self, item: Queued) {
-        bump(&self.stats.sqes);
-        if let Queued::Linked(..) = item {
+        for _ in item.entries() {
             bump(&self.stats.sqes);
         }
         let mut backlog = self.backlog.borrow_mut();
@@ -415,7 +433,7 @@ impl Driver {
             return;
         };
         if backlog.is_empty() {
-            if try_push(ring, &item) {
+            if try_push(ring, item.entries()) {
                 return;
             }
             bump(&self.stats.sq_full);
@@ -423,7 +441,7 @@ impl Driver {
             // error leaves the entries queued for the next turn.
             let _ = ring.submit();
             bump(&self.stats.enters);
-            if try_push(ring, &item) {
+            if try_push(ring, item.entries()) {
                 return;
             }
         }
@@ -438,7 +456,7 @@ impl Driver {
             return;
         };
         while let Some(item) = backlog.front() {
-            if try_push(ring, item) {
+            if try_push(ring, item.entries()) {
                 backlog.pop_front();
                 continue;
             }
@@ -692,7 +710,9 @@ fn with_fixed_file(sqe: squeue::Entry, fixed: bool) -> squeue::Entry {
     }
 }
 
-fn try_push(ring: &mut IoUring, item: &Queued) -> bool {
+/// Pushes `entries` into the submission queue: all of them (a linked pair
+/// forms only within one submission) or, if they do not fit, none.
+fn try_push(ring: &mut IoUring, entries: &[squeue::Entry]) -> bool {
     let mut sq = ring.submission();
     // Every SQE the driver pushes points only into memory that outlives the
     // operation: op SQEs into the op's heap state, which the op table owns
@@ -700,15 +720,7 @@ fn try_push(ring: &mut IoUring, item: &Queued) -> bool {
     // only after that read's CQE; cancels into nothing. The driver never
     // frees any of it before the CQE, even when `io_uring_enter` fails.
     // SAFETY: by the above, the entries' memory stays valid until their CQE.
-    unsafe {
-        match item {
-            Queued::One(sqe) => sq.push(sqe).is_ok(),
-            // Both or neither: a link only forms within one submission.
-            Queued::Linked(first, second) => {
-                sq.push_multiple(&[first.clone(), second.clone()]).is_ok()
-            }
-        }
-    }
+    unsafe { sq.push_multiple(entries).is_ok() }
 }
 
 pub(crate) fn shut_down_error() -> io::Error {

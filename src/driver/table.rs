@@ -100,7 +100,10 @@ enum Lifecycle {
     /// A multishot op: completions queue until the future takes them;
     /// `ended` once the CQE without `F_MORE` arrived.
     Streaming {
-        queue: VecDeque<Completion>,
+        /// Boxed: most entries are single-shot, and the slot is moved and
+        /// written per op; a stream's queue is allocated once per stream.
+        #[allow(clippy::box_collection)] // the box keeps the slot small, as said
+        queue: Box<VecDeque<Completion>>,
         waker: Option<Waker>,
         ended: bool,
     },
@@ -213,7 +216,7 @@ impl OpTable {
         let lifecycle = match start {
             Start::Single(waker) => Lifecycle::Waiting { waker, first: None },
             Start::Multishot => Lifecycle::Streaming {
-                queue: VecDeque::new(),
+                queue: Box::default(),
                 waker: None,
                 ended: false,
             },
@@ -387,7 +390,7 @@ impl OpTable {
             }
             Lifecycle::Streaming { queue, ended, .. } => {
                 let ended = *ended;
-                let queued = std::mem::take(queue);
+                let queued = std::mem::take(&mut **queue);
                 for completion in queued {
                     slot.op.orphaned(completion);
                 }
