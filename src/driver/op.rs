@@ -21,7 +21,10 @@ use crate::runtime::context;
 /// id. Dropping it before completion cancels the op in the kernel (the
 /// state stays in the table until the op's final CQE).
 pub(crate) struct Op<T: Operation> {
-    state: State<T>,
+    /// The op before its first poll.
+    unsubmitted: Option<T>,
+    /// The op's id in the table while it is in flight.
+    submitted: Option<(OpId, Rc<Driver>)>,
     /// Resubmissions after transient errors so far.
     retries: u16,
     /// The op is linked to a kernel timeout of this length: `-ECANCELED`
@@ -44,23 +47,14 @@ fn is_transient(result: i32) -> bool {
     )
 }
 
-enum State<T> {
-    /// Not polled yet.
-    Unsubmitted(T),
-    Submitted {
-        id: OpId,
-        driver: Rc<Driver>,
-    },
-    Done,
-}
-
 impl<T: Operation> Op<T> {
     /// The future of `op`, submitted on the current thread's runtime when
     /// first polled. Without a runtime its result is an error that says so
     /// (and the buffer comes back).
     pub(crate) fn new(op: T) -> Op<T> {
         Op {
-            state: State::Unsubmitted(op),
+            unsubmitted: Some(op),
+            submitted: None,
             retries: 0,
             linked_timeout: None,
         }
@@ -71,7 +65,8 @@ impl<T: Operation> Op<T> {
     /// error.
     pub(crate) fn with_timeout(op: T, timeout: Duration) -> Op<T> {
         Op {
-            state: State::Unsubmitted(op),
+            unsubmitted: Some(op),
+            submitted: None,
             retries: 0,
             linked_timeout: Some(timeout),
         }
@@ -93,7 +88,7 @@ impl<T: Operation> Op<T> {
     ) -> Poll<T::Output> {
         match submitted {
             Ok(id) => {
-                self.state = State::Submitted { id, driver };
+                self.submitted = Some((id, driver));
                 Poll::Pending
             }
             Err((op, err)) => Poll::Ready(op.complete(Err(err), 0)),
@@ -110,38 +105,31 @@ impl<T: Operation> Future for Op<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
-        let completion = match &this.state {
-            State::Submitted { id, driver } => match driver.table().poll_single(*id, cx.waker()) {
-                PollSingle::Pending => return Poll::Pending,
-                PollSingle::Ready(completion, cell) => Some((completion, cell)),
-                PollSingle::Gone => unreachable!("ringloop: an in-flight op lost its state"),
-            },
-            State::Unsubmitted(_) => None,
-            State::Done => unreachable!("ringloop: op future polled after completion"),
+        let Some((id, driver)) = &this.submitted else {
+            let Some(op) = this.unsubmitted.take() else {
+                unreachable!("ringloop: op future polled after completion")
+            };
+            return match context::driver() {
+                Some(driver) => this.start(driver, op, cx.waker()),
+                None => Poll::Ready(op.complete(Err(context::no_runtime_error()), 0)),
+            };
         };
-        // Either way the table no longer knows an id of this future.
-        let (driver, op, completion) = match std::mem::replace(&mut this.state, State::Done) {
-            State::Unsubmitted(op) => {
-                return match context::driver() {
-                    Some(driver) => this.start(driver, op, cx.waker()),
-                    None => Poll::Ready(op.complete(Err(context::no_runtime_error()), 0)),
-                };
-            }
-            State::Submitted { driver, .. } => {
-                let Some((completion, cell)) = completion else {
-                    unreachable!()
-                };
-                let cell: Box<dyn Any> = cell;
-                let Some(op) = cell.downcast::<OpCell<T>>().ok().and_then(|mut cell| {
-                    let op = cell.0.take();
-                    driver.table().recycle(cell);
-                    op
-                }) else {
-                    unreachable!("ringloop: an op id resolved to another op type")
-                };
-                (driver, op, completion)
-            }
-            State::Done => unreachable!(),
+        let (completion, cell) = match driver.table().poll_single(*id, cx.waker()) {
+            PollSingle::Pending => return Poll::Pending,
+            PollSingle::Ready(completion, cell) => (completion, cell),
+            PollSingle::Gone => unreachable!("ringloop: an in-flight op lost its state"),
+        };
+        // The table no longer knows the id: the future must not orphan it.
+        let Some((_, driver)) = this.submitted.take() else {
+            unreachable!()
+        };
+        let cell: Box<dyn Any> = cell;
+        let Some(op) = cell.downcast::<OpCell<T>>().ok().and_then(|mut cell| {
+            let op = cell.0.take();
+            driver.table().recycle(cell);
+            op
+        }) else {
+            unreachable!("ringloop: an op id resolved to another op type")
         };
         if let Some(timeout) = this.linked_timeout {
             if completion.result == -libc::ECANCELED {
@@ -167,7 +155,7 @@ impl<T: Operation> Future for Op<T> {
 
 impl<T: Operation> Drop for Op<T> {
     fn drop(&mut self) {
-        if let State::Submitted { id, driver } = &self.state {
+        if let Some((id, driver)) = &self.submitted {
             driver.orphan(*id);
         }
     }
@@ -175,10 +163,10 @@ impl<T: Operation> Drop for Op<T> {
 
 impl<T: Operation> std::fmt::Debug for Op<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.state {
-            State::Unsubmitted(_) => "unsubmitted".to_owned(),
-            State::Submitted { id, .. } => format!("submitted({id:?})"),
-            State::Done => "done".to_owned(),
+        let state = match (&self.unsubmitted, &self.submitted) {
+            (Some(_), _) => "unsubmitted".to_owned(),
+            (None, Some((id, _))) => format!("submitted({id:?})"),
+            (None, None) => "done".to_owned(),
         };
         f.debug_struct("Op")
             .field("op", &std::any::type_name::<T>())
