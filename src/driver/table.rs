@@ -553,6 +553,53 @@ mod tests {
         Completion { result, flags: 0 }
     }
 
+    /// Another op type, for the spare-cell tests.
+    struct OtherOp;
+
+    impl InFlight for OtherOp {
+        fn orphaned(&mut self, _: Completion) {}
+    }
+
+    #[test]
+    fn spare_cells_come_back_only_for_their_own_type() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        assert!(table.take_spare::<FakeOp>().is_none());
+        table.recycle(fake(&log, "spare"));
+        assert!(
+            table.take_spare::<OtherOp>().is_none(),
+            "a cell of another type must never be handed out"
+        );
+        let spare = table.take_spare::<FakeOp>().expect("the recycled cell");
+        assert_eq!(spare.name, "spare");
+        assert!(table.take_spare::<FakeOp>().is_none(), "handed out once");
+    }
+
+    #[test]
+    fn spare_cells_are_bounded() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        for _ in 0..MAX_SPARES + 10 {
+            table.recycle(fake(&log, "spare"));
+        }
+        table.recycle(Box::new(OtherOp));
+        let mut kept = 0;
+        while table.take_spare::<FakeOp>().is_some() {
+            kept += 1;
+        }
+        assert_eq!(kept, MAX_SPARES);
+        assert!(
+            table.take_spare::<OtherOp>().is_none(),
+            "a full spare list takes no more"
+        );
+        let dropped = log
+            .borrow()
+            .iter()
+            .filter(|l| *l == "spare dropped")
+            .count();
+        assert_eq!(dropped, MAX_SPARES + 10, "every cell is freed, none leaked");
+    }
+
     #[test]
     fn single_shot_completes_and_wakes_once() {
         let log = Rc::default();
