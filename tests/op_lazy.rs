@@ -1,16 +1,12 @@
 //! Op futures are lazy, like every Rust future: one that is never polled
 //! submits nothing, and the data it holds never reaches the kernel.
 
-use ringloop::net::{TcpListener, TcpStream};
+mod util;
 
 #[test]
 fn an_unpolled_write_sends_nothing() {
     ringloop::run(async {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (stream, _) = listener.accept().await.unwrap();
+        let (peer, stream) = util::tcp_pair().await;
 
         let submitted = ringloop::runtime::metrics().unwrap().sqes_submitted;
         let unpolled = stream.write(b"never sent".to_vec());

@@ -4,6 +4,16 @@
 use std::future::Future;
 use std::time::Duration;
 
+/// A connected loopback TCP pair: (the connecting side, the accepted side).
+pub async fn tcp_pair() -> (ringloop::net::TcpStream, ringloop::net::TcpStream) {
+    let listener = ringloop::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = ringloop::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (accepted, _) = listener.accept().await.unwrap();
+    (peer, accepted)
+}
+
 /// Open file descriptors of this process.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
