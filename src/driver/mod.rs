@@ -277,13 +277,10 @@ impl Driver {
         if self.is_shut_down() {
             return Err((op, shut_down_error()));
         }
-        let detached = matches!(start, Start::Detached);
+        // Only an op whose future retries may be failed on purpose.
+        let injectable = T::RETRY_TRANSIENT && matches!(start, Start::Single(_));
         let (id, sqe) = self.enter_table(op, start)?;
-        let injected = if T::RETRY_TRANSIENT && !detached && !T::MULTISHOT {
-            fault::op_error()
-        } else {
-            None
-        };
+        let injected = if injectable { fault::op_error() } else { None };
         match injected {
             // The kernel never sees it: no data moves; the op future retries.
             Some(result) => self
@@ -408,7 +405,9 @@ impl Driver {
     /// is queued and continue; what still does not fit waits in the backlog,
     /// in order, and is pushed at the next turn. Nothing is ever dropped.
     fn push(&self, sqe: squeue::Entry) {
-        // The common case: nothing backlogged and room in the ring.
+        // The common case, kept apart from `push_queued` because it is per
+        // op (about 35 instructions per echoed message cheaper): nothing
+        // backlogged and room in the ring.
         {
             let mut ring = self.ring.borrow_mut();
             if let Some(ring) = ring.as_mut() {
@@ -425,13 +424,13 @@ impl Driver {
         for _ in item.entries() {
             bump(&self.stats.sqes);
         }
-        let mut backlog = self.backlog.borrow_mut();
         let mut ring = self.ring.borrow_mut();
         let Some(ring) = ring.as_mut() else {
             // Unreachable through `submit`; a cancel after shutdown targets
             // an op that has already completed.
             return;
         };
+        let mut backlog = self.backlog.borrow_mut();
         if backlog.is_empty() {
             if try_push(ring, item.entries()) {
                 return;

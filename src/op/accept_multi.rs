@@ -43,8 +43,6 @@ impl Operation for AcceptMulti {
     /// Items come through [`MultishotOperation::item`].
     type Output = ();
 
-    const MULTISHOT: bool = true;
-
     fn build(&mut self) -> squeue::Entry {
         // A direct descriptor is no fd: close-on-exec means nothing for it,
         // and the kernel refuses the flag (EINVAL).

@@ -43,9 +43,6 @@ pub(crate) trait Operation: Sized + 'static {
     /// the buffer it owned.
     type Output;
 
-    /// Multishot operations post many CQEs for one SQE.
-    const MULTISHOT: bool = false;
-
     /// Whether the op may run again after `EINTR`, `EAGAIN`, `ENOBUFS` or an
     /// unrequested `ECANCELED` (results that mean it had no effect). `build`
     /// must then be callable again on the same state. Not for ops that are

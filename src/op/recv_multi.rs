@@ -44,8 +44,6 @@ impl Operation for RecvMulti {
     /// Items come through [`MultishotOperation::item`].
     type Output = ();
 
-    const MULTISHOT: bool = true;
-
     fn fixed_file(&self) -> bool {
         self.fd.is_fixed()
     }
