@@ -187,7 +187,7 @@ fn main() -> ExitCode {
                 );
                 println!(
                     "ring: {} SQEs submitted, {} io_uring_enter calls, {} CQEs reaped, {} SQ-full, \
-                     {} CQ-overflow, {} ENOBUFS, {} cancels; in flight: {:?}",
+                     {} CQ-overflow, {} ENOBUFS, {} cancels, {} eager sends; in flight: {:?}",
                     m.sqes_submitted,
                     m.enter_calls,
                     m.cqes_reaped,
@@ -195,6 +195,7 @@ fn main() -> ExitCode {
                     m.cq_overflow_events,
                     m.enobufs_events,
                     m.cancels_issued,
+                    m.eager_sends,
                     m.ops_in_flight_by_kind,
                 );
             }

@@ -58,6 +58,8 @@ pub(crate) struct Stats {
     pub(crate) retries: Cell<u64>,
     /// Multishot receives the kernel ended with ENOBUFS (buffer ring empty).
     pub(crate) enobufs: Cell<u64>,
+    /// Ops completed by a nonblocking syscall instead of the ring.
+    pub(crate) eager: Cell<u64>,
 }
 
 pub(crate) fn bump(counter: &Cell<u64>) {
@@ -112,6 +114,10 @@ pub(crate) struct Driver {
     /// as if the kernel had posted them.
     synthetic: RefCell<VecDeque<(u64, Completion)>>,
     skipped_enters: Cell<u32>,
+    /// Eager sends are allowed (`Builder::eager_sends`, never with SQPOLL).
+    eager_sends: bool,
+    /// One op may still run eagerly this tick (see `take_eager_slot`).
+    eager_slot: Cell<bool>,
     shutting_down: Cell<bool>,
     /// Provided-buffer group ids: the next never used, and those freed.
     next_bgid: Cell<u16>,
@@ -122,6 +128,7 @@ impl Driver {
     pub(crate) fn new(config: &setup::RingConfig, wake_fd: Arc<OwnedFd>) -> io::Result<Driver> {
         let (ring, features) = setup::build_ring(config)?;
         fault::configure_from_env();
+        let eager_sends = config.eager_sends && !features.sqpoll;
         let driver = Driver {
             ring: RefCell::new(Some(ring)),
             table: RefCell::new(OpTable::new()),
@@ -135,6 +142,8 @@ impl Driver {
             reap_buf: RefCell::new(Vec::with_capacity(REAP_BATCH)),
             synthetic: RefCell::new(VecDeque::new()),
             skipped_enters: Cell::new(0),
+            eager_sends,
+            eager_slot: Cell::new(false),
             shutting_down: Cell::new(false),
             next_bgid: Cell::new(0),
             free_bgids: RefCell::new(Vec::new()),
@@ -570,6 +579,7 @@ impl Driver {
             }
         }
         let mut batch = std::mem::take(&mut *self.reap_buf.borrow_mut());
+        let mut reaped = 0usize;
         loop {
             {
                 let mut ring = self.ring.borrow_mut();
@@ -585,6 +595,7 @@ impl Driver {
                 }
             }
             let full = batch.len() == REAP_BATCH;
+            reaped += batch.len();
             for (user_data, completion) in batch.drain(..) {
                 self.dispatch(user_data, completion);
             }
@@ -593,6 +604,33 @@ impl Driver {
             }
         }
         *self.reap_buf.borrow_mut() = batch;
+        // A reap of one completion (or none) means a latency-bound loop.
+        self.eager_slot.set(self.eager_sends && reaped <= 1);
+    }
+
+    /// Whether the op about to be submitted may run eagerly instead: by one
+    /// nonblocking syscall now ([`Operation::try_now`]), with no SQE, no
+    /// CQE and no second poll of its task.
+    ///
+    /// Only while the loop is latency-bound: the last reap brought at most
+    /// one completion, and no SQE is queued (an enter is not due anyway,
+    /// and no queued op on the same fd can be overtaken). Then the ring
+    /// costs an extra `io_uring_enter` and a wake-up per op, and the
+    /// syscall wins. Under load reaps bring many completions and every op
+    /// batches through the ring. At most one op per reap takes this path,
+    /// so a fan-out (one message written to many sockets) still batches.
+    pub(crate) fn take_eager_slot(&self) -> bool {
+        if !self.eager_slot.replace(false) || !self.backlog.borrow().is_empty() {
+            return false;
+        }
+        // Fault injection sends some ops to the ring (where it may fail
+        // them), so that both paths are exercised.
+        if fault::op_error().is_some() {
+            return false;
+        }
+        let mut ring = self.ring.borrow_mut();
+        ring.as_mut()
+            .is_some_and(|ring| ring.submission().is_empty())
     }
 
     /// Routes one CQE. Runs with nothing borrowed, because waking a future or

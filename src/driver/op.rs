@@ -9,9 +9,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::Driver;
 use super::table::{PollSingle, Start};
 use super::user_data::OpId;
+use super::{Completion, Driver, bump};
 use crate::op::{MultishotOperation, OpCell, Operation};
 use crate::runtime::context;
 
@@ -72,8 +72,22 @@ impl<T: Operation> Op<T> {
         }
     }
 
-    /// Submits `op`; the table wakes `waker` when it completes.
-    fn start(&mut self, driver: Rc<Driver>, op: T, waker: &Waker) -> Poll<T::Output> {
+    /// Submits `op`; the table wakes `waker` when it completes. When the
+    /// loop is latency-bound the op may instead complete at once, by a
+    /// syscall (see `Driver::take_eager_slot`).
+    fn start(&mut self, driver: Rc<Driver>, mut op: T, waker: &Waker) -> Poll<T::Output> {
+        if T::EAGER && driver.take_eager_slot() {
+            match op.try_now() {
+                // Would block (or was interrupted): the ring waits for it.
+                Some(result) if is_transient(result) => {}
+                Some(result) => {
+                    bump(&driver.stats().eager);
+                    let completion = Completion { result, flags: 0 };
+                    return Poll::Ready(op.complete(completion.to_io_result(), 0));
+                }
+                None => {}
+            }
+        }
         let submitted = match self.linked_timeout {
             Some(timeout) => driver.submit_linked(op, timeout, waker),
             None => driver.submit(op, Start::Single(Some(waker.clone()))),

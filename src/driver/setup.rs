@@ -12,6 +12,8 @@ pub(crate) struct RingConfig {
     pub(crate) entries: u32,
     pub(crate) cq_entries: Option<u32>,
     pub(crate) sqpoll_idle: Option<u32>,
+    /// See `Builder::eager_sends`.
+    pub(crate) eager_sends: bool,
 }
 
 /// What the ring we got supports.

@@ -72,6 +72,19 @@ pub(crate) trait Operation: Sized + 'static {
         false
     }
 
+    /// The op has a [`try_now`](Self::try_now).
+    const EAGER: bool = false;
+
+    /// Runs the op at once with one nonblocking syscall instead of the ring
+    /// (an eager send: see `Driver::take_eager_slot`). Returns the result as
+    /// a CQE would carry it (a count, or `-errno`); a transient error sends
+    /// the op to the ring after all. `None`: this op has no such syscall.
+    /// The syscall must not keep any reference to the op's state once it
+    /// returns.
+    fn try_now(&mut self) -> Option<i32> {
+        None
+    }
+
     /// Sees every CQE of the op as it arrives, once (see
     /// [`InFlight::observe`]).
     fn observe(&mut self, completion: Completion) {

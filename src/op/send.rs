@@ -7,6 +7,7 @@ use io_uring::{opcode, squeue, types};
 use super::{Operation, io_len, stream_io_len};
 use crate::buf::IoBuf;
 use crate::io::SharedFd;
+use crate::sys;
 
 pub(crate) struct Send<B> {
     fd: SharedFd,
@@ -31,6 +32,15 @@ impl<B: IoBuf> Send<B> {
             datagram: true,
         }
     }
+
+    /// The bytes to ask the kernel to send.
+    fn len(&self) -> u32 {
+        if self.datagram {
+            io_len(self.buf.bytes_init())
+        } else {
+            stream_io_len(self.buf.bytes_init())
+        }
+    }
 }
 
 impl<B: IoBuf> Operation for Send<B> {
@@ -41,15 +51,29 @@ impl<B: IoBuf> Operation for Send<B> {
     }
 
     fn build(&mut self) -> squeue::Entry {
-        let len = if self.datagram {
-            io_len(self.buf.bytes_init())
-        } else {
-            stream_io_len(self.buf.bytes_init())
-        };
-        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len())
             // A peer that went away is an EPIPE result, not a SIGPIPE.
             .flags(libc::MSG_NOSIGNAL)
             .build()
+    }
+
+    const EAGER: bool = true;
+
+    fn try_now(&mut self) -> Option<i32> {
+        if self.fd.is_fixed() {
+            // A direct descriptor has no fd a syscall could name.
+            return None;
+        }
+        let len = self.len() as usize;
+        // SAFETY: by the `IoBuf` contract the buffer's first `bytes_init`
+        // bytes (`len` is at most that) are initialised at `stable_ptr`, and
+        // the buffer, owned by `self`, is neither moved nor touched during
+        // the call; send(2) with MSG_DONTWAIT returns without keeping them.
+        let sent = unsafe { sys::socket::send_now(self.fd.raw(), self.buf.stable_ptr(), len) };
+        Some(match sent {
+            Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
+        })
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {

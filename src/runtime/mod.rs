@@ -261,6 +261,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         ops_cancelled: stats.cancelled.get(),
         ops_retried: stats.retries.get(),
         enobufs_events: stats.enobufs.get(),
+        eager_sends: stats.eager.get(),
         stale_cqes: handle.driver.stale_cqes(),
         ops_in_flight: handle.driver.in_flight(),
         ops_in_flight_by_kind: handle.driver.in_flight_by_kind(),
@@ -336,6 +337,9 @@ pub struct RuntimeMetrics {
     /// Multishot receives ended by `ENOBUFS` (their buffer ring ran dry);
     /// each is re-armed once buffers come back.
     pub enobufs_events: u64,
+    /// Sends completed at once by a nonblocking `send(2)`, without the ring
+    /// (see [`Builder::eager_sends`]).
+    pub eager_sends: u64,
     /// CQEs that named no live operation (ignored).
     pub stale_cqes: u64,
     /// Operations whose final CQE has not arrived.
@@ -379,6 +383,7 @@ pub struct Builder {
     tasks_per_tick: usize,
     max_blocking_threads: usize,
     direct_descriptors: u32,
+    eager_sends: bool,
 }
 
 impl Default for Builder {
@@ -398,6 +403,7 @@ impl Builder {
             tasks_per_tick: DEFAULT_TASKS_PER_TICK,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             direct_descriptors: 0,
+            eager_sends: true,
         }
     }
 
@@ -447,6 +453,24 @@ impl Builder {
         self
     }
 
+    /// Whether a send may skip the ring when the loop is latency-bound
+    /// (default on; always off with [`sqpoll`](Self::sqpoll)).
+    ///
+    /// With one request in flight, a send through the ring costs an
+    /// `io_uring_enter` of its own and a second wake-up of its task, only to
+    /// learn that the kernel copied the bytes at once. So when the last
+    /// reap brought at most one completion and no SQE is queued, the first
+    /// socket send of the tick is tried as one nonblocking `send(2)`; if the
+    /// socket has no room it goes through the ring as usual. Under load
+    /// every send batches through the ring. Nothing changes for the caller:
+    /// the same result, the same errno, the buffer back. Off, every send is
+    /// an SQE (for a syscall count of exactly zero besides
+    /// `io_uring_enter`, or to compare).
+    pub fn eager_sends(&mut self, on: bool) -> &mut Builder {
+        self.eager_sends = on;
+        self
+    }
+
     /// Creates the runtime.
     ///
     /// # Errors
@@ -461,6 +485,7 @@ impl Builder {
             sqpoll_idle: self
                 .sqpoll_idle
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+            eager_sends: self.eager_sends,
         };
         let driver = Rc::new(Driver::new(&config, eventfd.clone())?);
         if self.direct_descriptors > 0 {

@@ -4,7 +4,7 @@
 use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
@@ -185,6 +185,21 @@ impl SockAddr {
         }
         Some(std::ffi::OsString::from_vec(bytes).into())
     }
+}
+
+/// One send(2) that never blocks (`MSG_DONTWAIT`): the bytes the socket
+/// took, or the error (`EAGAIN`: no room now). A peer that went away is an
+/// `EPIPE` error, not a SIGPIPE.
+///
+/// # Safety
+///
+/// `ptr` must point to `len` initialised bytes that stay valid and
+/// unchanged for the duration of the call.
+pub(crate) unsafe fn send_now(fd: RawFd, ptr: *const u8, len: usize) -> io::Result<usize> {
+    // SAFETY: the caller guarantees `ptr..ptr+len` is readable for the
+    // call; send(2) keeps no reference to it after returning.
+    let sent = unsafe { libc::send(fd, ptr.cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
 }
 
 /// A close-on-exec socket.

@@ -152,6 +152,17 @@ pub const SERVERS: &[ServerSpec] = &[
         ),
     },
     ServerSpec {
+        name: "ringloop-ring",
+        about: "ringloop, default fast path with eager sends off (every send an SQE)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_ring_only,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
         name: "ringloop-zc",
         about: "ringloop, plain path writing with SEND_ZC",
         kind: Kind::Variant,

@@ -142,14 +142,26 @@ pub fn run_direct(args: &ServeArgs) -> io::Result<()> {
 /// The default fast path with SQPOLL: a kernel thread submits, so the
 /// loop needs no syscall to submit (it still parks in `io_uring_enter`).
 pub fn run_sqpoll(args: &ServeArgs) -> io::Result<()> {
+    let mut builder = ringloop::Runtime::builder();
+    builder.sqpoll(std::time::Duration::from_millis(100));
+    fast_path_on(&builder, "ringloop-sqpoll", args)
+}
+
+/// The default fast path with eager sends off: every send is an SQE, even
+/// with one request in flight.
+pub fn run_ring_only(args: &ServeArgs) -> io::Result<()> {
+    let mut builder = ringloop::Runtime::builder();
+    builder.eager_sends(false);
+    fast_path_on(&builder, "ringloop-ring", args)
+}
+
+/// The default fast path on a runtime built by `builder`.
+fn fast_path_on(builder: &ringloop::Builder, name: &str, args: &ServeArgs) -> io::Result<()> {
     let (addr, buf) = (args.addr, args.buf);
-    let runtime = ringloop::Runtime::builder()
-        .sqpoll(std::time::Duration::from_millis(100))
-        .build()?;
-    runtime.block_on(async move {
+    builder.build()?.block_on(async move {
         let listener = listen(addr)?;
         let pool = pool(buf)?;
-        announce_ready("ringloop-sqpoll", listener.local_addr()?);
+        announce_ready(name, listener.local_addr()?);
         let mut incoming = listener.incoming();
         loop {
             let stream = incoming.next().await?;
