@@ -116,7 +116,8 @@ pub(crate) struct Driver {
     skipped_enters: Cell<u32>,
     /// Eager sends are allowed (`Builder::eager_sends`, never with SQPOLL).
     eager_sends: bool,
-    /// One op may still run eagerly this tick (see `take_eager_slot`).
+    /// One op may still run eagerly before the next turn (see
+    /// `take_eager_slot`).
     eager_slot: Cell<bool>,
     shutting_down: Cell<bool>,
     /// Provided-buffer group ids: the next never used, and those freed.
@@ -494,23 +495,25 @@ impl Driver {
 
     /// One pass through the kernel: push the backlog, submit every queued
     /// SQE, wait as `wait` says, and dispatch every CQE.
-    pub(crate) fn turn(&self, wait: Wait) -> io::Result<()> {
+    pub(crate) fn turn(&self, mut wait: Wait) -> io::Result<()> {
         self.flush_backlog();
+        let mut reaped = 0;
         loop {
             self.enter(wait)?;
-            self.reap();
+            reaped += self.reap();
             // With a CQ overflow the kernel holds completions back until an
-            // enter with GETEVENTS flushes them: go round until none remain.
+            // enter with GETEVENTS flushes them: go round until none remain,
+            // without blocking (completions are there to take).
             if !self.cq_overflowed() {
                 break;
             }
             bump(&self.stats.cq_overflow);
             self.flush_backlog();
-            if let Wait::Park(_) = wait {
-                // Completions are there to take; don't block for more.
-                return self.turn(Wait::No);
-            }
+            wait = Wait::No;
         }
+        // A turn that brought one completion (or none) means a latency-bound
+        // loop: see `take_eager_slot`.
+        self.eager_slot.set(self.eager_sends && reaped <= 1);
         Ok(())
     }
 
@@ -570,16 +573,18 @@ impl Driver {
         }
     }
 
-    fn reap(&self) {
+    /// Dispatches every completion there is; returns how many.
+    fn reap(&self) -> usize {
+        let mut reaped = 0;
         // Only fault injection makes up completions.
         if cfg!(feature = "fault-injection") {
             let synthetic = std::mem::take(&mut *self.synthetic.borrow_mut());
+            reaped += synthetic.len();
             for (user_data, completion) in synthetic {
                 self.dispatch(user_data, completion);
             }
         }
         let mut batch = std::mem::take(&mut *self.reap_buf.borrow_mut());
-        let mut reaped = 0usize;
         loop {
             {
                 let mut ring = self.ring.borrow_mut();
@@ -604,20 +609,19 @@ impl Driver {
             }
         }
         *self.reap_buf.borrow_mut() = batch;
-        // A reap of one completion (or none) means a latency-bound loop.
-        self.eager_slot.set(self.eager_sends && reaped <= 1);
+        reaped
     }
 
     /// Whether the op about to be submitted may run eagerly instead: by one
     /// nonblocking syscall now ([`Operation::try_now`]), with no SQE, no
     /// CQE and no second poll of its task.
     ///
-    /// Only while the loop is latency-bound: the last reap brought at most
+    /// Only while the loop is latency-bound: the last turn brought at most
     /// one completion, and no SQE is queued (an enter is not due anyway,
     /// and no queued op on the same fd can be overtaken). Then the ring
     /// costs an extra `io_uring_enter` and a wake-up per op, and the
-    /// syscall wins. Under load reaps bring many completions and every op
-    /// batches through the ring. At most one op per reap takes this path,
+    /// syscall wins. Under load turns bring many completions and every op
+    /// batches through the ring. At most one op per turn takes this path,
     /// so a fan-out (one message written to many sockets) still batches.
     pub(crate) fn take_eager_slot(&self) -> bool {
         if !self.eager_slot.replace(false) || !self.backlog.borrow().is_empty() {

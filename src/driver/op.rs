@@ -76,7 +76,9 @@ impl<T: Operation> Op<T> {
     /// loop is latency-bound the op may instead complete at once, by a
     /// syscall (see `Driver::take_eager_slot`).
     fn start(&mut self, driver: Rc<Driver>, mut op: T, waker: &Waker) -> Poll<T::Output> {
-        if T::EAGER && driver.take_eager_slot() {
+        // An op with a linked timeout always goes through the ring: its
+        // deadline is the kernel's.
+        if T::EAGER && self.linked_timeout.is_none() && driver.take_eager_slot() {
             match op.try_now() {
                 // Would block (or was interrupted): the ring waits for it.
                 Some(result) if is_transient(result) => {}

@@ -459,9 +459,10 @@ impl Builder {
     /// With one request in flight, a send through the ring costs an
     /// `io_uring_enter` of its own and a second wake-up of its task, only to
     /// learn that the kernel copied the bytes at once. So when the last
-    /// reap brought at most one completion and no SQE is queued, the first
-    /// socket send of the tick is tried as one nonblocking `send(2)`; if the
-    /// socket has no room it goes through the ring as usual. Under load
+    /// turn of the ring brought at most one completion and no SQE is
+    /// queued, the next socket send (one, not bound by a linked timeout) is
+    /// tried as one nonblocking `send(2)`; if the socket has no room it
+    /// goes through the ring as usual. Under load
     /// every send batches through the ring. Nothing changes for the caller:
     /// the same result, the same errno, the buffer back. Off, every send is
     /// an SQE (for a syscall count of exactly zero besides
