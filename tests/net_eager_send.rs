@@ -43,6 +43,15 @@ async fn read_exactly(peer: &TcpStream, len: usize) -> Vec<u8> {
     received
 }
 
+/// Reads from `peer` exactly the bytes of `expected`, and checks them.
+async fn expect_received(peer: &TcpStream, expected: &[u8]) {
+    let received = util::within(10, "read", read_exactly(peer, expected.len())).await;
+    assert!(
+        received == expected,
+        "the bytes arrived altered or out of order"
+    );
+}
+
 /// A turn of the loop with no I/O of this test in flight, so it reaps at most
 /// one completion (here: the dropped listener's close) and leaves no SQE
 /// queued: the next send may go eagerly.
@@ -67,8 +76,7 @@ fn a_quiet_send_takes_no_sqe_and_delivers_every_byte() {
                 "an eager send queued an SQE"
             );
         }
-        let received = util::within(10, "read", read_exactly(&peer, data.len())).await;
-        assert_eq!(received, data);
+        expect_received(&peer, &data).await;
     });
 }
 
@@ -88,8 +96,7 @@ fn with_eager_sends_off_every_send_is_an_sqe() {
         let after = metrics();
         assert_eq!(after.eager_sends, 0);
         assert!(after.sqes_submitted > before.sqes_submitted);
-        let received = util::within(10, "read", read_exactly(&peer, data.len())).await;
-        assert_eq!(received, data);
+        expect_received(&peer, &data).await;
     });
 }
 
@@ -155,8 +162,7 @@ fn a_fan_out_still_batches_through_the_ring() {
             );
         }
         for (i, (peer, _)) in pairs.iter().enumerate() {
-            let received = util::within(10, "read", read_exactly(peer, 512)).await;
-            assert_eq!(received, pattern(512, 10 + i as u64));
+            expect_received(peer, &pattern(512, 10 + i as u64)).await;
         }
     });
 }
@@ -221,15 +227,8 @@ fn an_eager_datagram_is_sent_whole() {
 /// eagerly there.
 #[test]
 fn sqpoll_turns_eager_sends_off() {
-    let rt = match ringloop::Runtime::builder()
-        .sqpoll(Duration::from_millis(100))
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("skipped: SQPOLL unavailable here: {err}");
-            return;
-        }
+    let Some(rt) = util::sqpoll_runtime() else {
+        return;
     };
     rt.block_on(async {
         let (peer, stream) = util::tcp_pair().await;
@@ -238,8 +237,7 @@ fn sqpoll_turns_eager_sends_off() {
         let (res, _) = stream.write_all(data.clone()).await;
         res.unwrap();
         assert_eq!(metrics().eager_sends, 0);
-        let received = util::within(10, "read", read_exactly(&peer, data.len())).await;
-        assert_eq!(received, data);
+        expect_received(&peer, &data).await;
     });
 }
 
@@ -265,7 +263,6 @@ fn a_send_with_a_linked_timeout_goes_through_the_ring() {
                 "the send and its timeout were not submitted as a pair"
             );
         }
-        let received = util::within(10, "read", read_exactly(&peer, sent)).await;
-        assert_eq!(received, data[..sent]);
+        expect_received(&peer, &data[..sent]).await;
     });
 }

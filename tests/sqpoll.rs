@@ -9,15 +9,8 @@ use ringloop::net::{TcpListener, TcpStream};
 
 #[test]
 fn io_timers_and_cancellation_under_sqpoll() {
-    let rt = match ringloop::Runtime::builder()
-        .sqpoll(Duration::from_millis(100))
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("skipped: SQPOLL unavailable here: {err}");
-            return;
-        }
+    let Some(rt) = util::sqpoll_runtime() else {
+        return;
     };
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

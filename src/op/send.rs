@@ -64,12 +64,12 @@ impl<B: IoBuf> Operation for Send<B> {
             // A direct descriptor has no fd a syscall could name.
             return None;
         }
-        let len = self.len() as usize;
-        // SAFETY: by the `IoBuf` contract the buffer's first `bytes_init`
-        // bytes (`len` is at most that) are initialised at `stable_ptr`, and
-        // the buffer, owned by `self`, is neither moved nor touched during
-        // the call; send(2) with MSG_DONTWAIT returns without keeping them.
-        let sent = unsafe { sys::socket::send_now(self.fd.raw(), self.buf.stable_ptr(), len) };
+        // `len` is at most `bytes_init`, which the `IoBuf` contract says are
+        // initialised at `stable_ptr`; `self` owns the buffer and does not
+        // move or touch it during the call.
+        let (fd, ptr, len) = (self.fd.raw(), self.buf.stable_ptr(), self.len() as usize);
+        // SAFETY: `ptr..ptr+len` is initialised and stays valid for the call.
+        let sent = unsafe { sys::socket::send_now(fd, ptr, len) };
         Some(match sent {
             Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
             Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),

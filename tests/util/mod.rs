@@ -30,6 +30,21 @@ pub async fn within<F: Future>(secs: u64, what: &str, fut: F) -> F::Output {
     }
 }
 
+/// A runtime with SQPOLL, or `None` (with a note on stderr) where the
+/// kernel refuses it: the caller skips its test.
+pub fn sqpoll_runtime() -> Option<ringloop::Runtime> {
+    match ringloop::Runtime::builder()
+        .sqpoll(Duration::from_millis(100))
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(err) => {
+            eprintln!("skipped: SQPOLL unavailable here: {err}");
+            None
+        }
+    }
+}
+
 /// Ops the current runtime's kernel still owns.
 pub fn in_flight() -> usize {
     ringloop::runtime::metrics()
