@@ -2,6 +2,7 @@
 //! server pinned to one CPU and the generator to another; then counts
 //! syscalls per message under strace, and writes the report.
 
+mod paired;
 mod procs;
 mod report;
 

@@ -339,6 +339,7 @@ pub fn markdown(r: &Results, svg: &str) -> String {
         let _ = writeln!(w);
     }
 
+    super::paired::section(w, r, &names);
     headroom(w, r, &names);
     syscalls(w, r);
 
