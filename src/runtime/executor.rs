@@ -46,7 +46,7 @@ fn split(id: u64) -> (usize, u32) {
 
 impl Executor {
     /// Adds a task, ready to run. Returns its waker (used to cancel it).
-    pub(crate) fn spawn(&self, future: BoxFuture, shared: &Arc<Shared>) -> Waker {
+    pub(crate) fn spawn(&self, future: BoxFuture, shared: &Arc<Shared>) -> Arc<TaskWaker> {
         let generation = self.next_generation.get().checked_add(1).unwrap_or(1);
         self.next_generation.set(generation);
         let mut tasks = self.tasks.borrow_mut();
@@ -58,12 +58,12 @@ impl Executor {
         let waker = Waker::from(state.clone());
         entry.insert(TaskSlot {
             generation,
-            task: Some((future, waker.clone())),
-            state,
+            task: Some((future, waker)),
+            state: state.clone(),
         });
         drop(tasks);
         self.ready.borrow_mut().push_back(id);
-        waker
+        state
     }
 
     /// Queues a woken task (called by its waker on this thread).
@@ -112,6 +112,17 @@ impl Executor {
                     // Cleared before the poll: a wake during the poll queues
                     // the task again.
                     slot.state.scheduled.store(false, Ordering::Release);
+                    // Cancelled (and not being polled further up the
+                    // stack): dropped instead of polled, outside the borrow.
+                    // Dropping it cancels its I/O, and its unpublished output
+                    // reports the cancellation to the handle.
+                    if slot.task.is_some() && slot.state.cancel_requested.load(Ordering::Acquire)
+                    {
+                        let cancelled = tasks.remove(key);
+                        drop(tasks);
+                        drop(cancelled);
+                        return;
+                    }
                     slot.task.take()
                 }
                 _ => None,

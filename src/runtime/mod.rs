@@ -64,10 +64,10 @@ impl Handle {
         F::Output: 'static,
     {
         let (handle, output) = Task::new();
-        let waker = self
+        let state = self
             .executor
             .spawn(Box::pin(task::run_task(future, output)), &self.shared);
-        handle.set_task_waker(waker);
+        handle.set_task(state);
         handle
     }
 
@@ -79,10 +79,10 @@ impl Handle {
         T: 'static,
     {
         let (handle, output) = Task::new();
-        let waker = self
+        let state = self
             .executor
             .spawn(Box::pin(task::run_outcome(future, output)), &self.shared);
-        handle.set_task_waker(waker);
+        handle.set_task(state);
         handle
     }
 

@@ -8,7 +8,11 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::waker::TaskWaker;
 
 /// What a task and its handle share.
 struct JoinState<T> {
@@ -16,9 +20,9 @@ struct JoinState<T> {
     /// The output was published (and maybe already taken).
     finished: bool,
     joiner: Option<Waker>,
-    cancel_requested: bool,
-    /// Wakes the task so that it sees a cancel request.
-    task_waker: Option<Waker>,
+    /// The task's waker state, where a cancel request is recorded: the
+    /// executor reads it in the line it touches anyway to poll the task.
+    task: Option<Arc<TaskWaker>>,
 }
 
 /// A handle to a spawned task; awaiting it yields the task's output.
@@ -42,8 +46,7 @@ impl<T> Task<T> {
             output: None,
             finished: false,
             joiner: None,
-            cancel_requested: false,
-            task_waker: None,
+            task: None,
         }));
         (
             Task {
@@ -80,16 +83,16 @@ impl<T> Task<T> {
     /// });
     /// ```
     pub fn cancel(&self) {
-        let waker = {
-            let mut state = self.state.borrow_mut();
+        let task = {
+            let state = self.state.borrow();
             if state.finished {
                 return;
             }
-            state.cancel_requested = true;
-            state.task_waker.clone()
+            state.task.clone()
         };
-        if let Some(waker) = waker {
-            waker.wake();
+        if let Some(task) = task {
+            task.cancel_requested.store(true, Ordering::Release);
+            task.wake_by_ref();
         }
     }
 
@@ -99,8 +102,8 @@ impl<T> Task<T> {
         self.state.borrow().finished
     }
 
-    pub(crate) fn set_task_waker(&self, waker: Waker) {
-        self.state.borrow_mut().task_waker = Some(waker);
+    pub(crate) fn set_task(&self, task: Arc<TaskWaker>) {
+        self.state.borrow_mut().task = Some(task);
     }
 }
 
@@ -148,16 +151,12 @@ impl<T> TaskOutput<T> {
             let mut state = self.state.borrow_mut();
             state.output = Some(output);
             state.finished = true;
-            state.task_waker = None;
+            state.task = None;
             state.joiner.take()
         };
         if let Some(joiner) = joiner {
             joiner.wake();
         }
-    }
-
-    fn cancel_requested(&self) -> bool {
-        self.state.borrow().cancel_requested
     }
 }
 
@@ -172,8 +171,10 @@ impl<T> Drop for TaskOutput<T> {
 }
 
 /// Wraps a user future into the task the executor polls: it catches panics,
-/// honours cancel requests, drops the user future before publishing, and
-/// publishes the outcome for the handle.
+/// drops the user future before publishing, and publishes the outcome for
+/// the handle. (A cancel request is honoured by the executor: it drops the
+/// task instead of polling it, and the unpublished `TaskOutput` reports the
+/// cancellation.)
 pub(crate) fn run_task<F: Future>(
     future: F,
     output: TaskOutput<F::Output>,
@@ -200,9 +201,6 @@ async fn drive<F: Future, T>(
     let outcome = {
         let mut future = pin!(future);
         poll_fn(|cx| {
-            if output.cancel_requested() {
-                return Poll::Ready(None);
-            }
             match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                 Ok(Poll::Ready(value)) => Poll::Ready(outcome_of(value)),
                 Ok(Poll::Pending) => Poll::Pending,

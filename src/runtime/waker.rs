@@ -57,6 +57,10 @@ pub(crate) struct TaskWaker {
     /// Set while the task sits in a run queue: later wakes are no-ops until
     /// the executor polls it again.
     pub(crate) scheduled: AtomicBool,
+    /// Set by `Task::cancel`: the executor drops the task instead of
+    /// polling it. Kept here, not in the join state, because the executor
+    /// touches this struct on every poll anyway.
+    pub(crate) cancel_requested: AtomicBool,
     shared: Arc<Shared>,
 }
 
@@ -65,6 +69,7 @@ impl TaskWaker {
         TaskWaker {
             id,
             scheduled: AtomicBool::new(true),
+            cancel_requested: AtomicBool::new(false),
             shared,
         }
     }
