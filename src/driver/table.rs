@@ -125,7 +125,10 @@ impl CqeQueue {
     fn drain(&mut self) -> impl Iterator<Item = Completion> + use<> {
         let head = self.head.take();
         self.spilled = 0;
-        let spill = self.spill.as_mut().map(|spill| std::mem::take(&mut **spill));
+        let spill = self
+            .spill
+            .as_mut()
+            .map(|spill| std::mem::take(&mut **spill));
         head.into_iter().chain(spill.into_iter().flatten())
     }
 }

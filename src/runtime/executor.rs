@@ -116,8 +116,7 @@ impl Executor {
                     // stack): dropped instead of polled, outside the borrow.
                     // Dropping it cancels its I/O, and its unpublished output
                     // reports the cancellation to the handle.
-                    if slot.task.is_some() && slot.state.cancel_requested.load(Ordering::Acquire)
-                    {
+                    if slot.task.is_some() && slot.state.cancel_requested.load(Ordering::Acquire) {
                         let cancelled = tasks.remove(key);
                         drop(tasks);
                         drop(cancelled);

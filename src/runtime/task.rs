@@ -200,13 +200,13 @@ async fn drive<F: Future, T>(
 ) {
     let outcome = {
         let mut future = pin!(future);
-        poll_fn(|cx| {
-            match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        poll_fn(
+            |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                 Ok(Poll::Ready(value)) => Poll::Ready(outcome_of(value)),
                 Ok(Poll::Pending) => Poll::Pending,
                 Err(payload) => Poll::Ready(Some(Err(JoinError::panic(payload)))),
-            }
-        })
+            },
+        )
         .await
     };
     // The user future (and every op it had in flight) is dropped above, so a
