@@ -45,7 +45,8 @@ fn split(id: u64) -> (usize, u32) {
 }
 
 impl Executor {
-    /// Adds a task, ready to run. Returns its waker (used to cancel it).
+    /// Adds a task, ready to run. Returns its waker state, where
+    /// `Task::cancel` records a cancel request.
     pub(crate) fn spawn(&self, future: BoxFuture, shared: &Arc<Shared>) -> Arc<TaskWaker> {
         let generation = self.next_generation.get().checked_add(1).unwrap_or(1);
         self.next_generation.set(generation);
