@@ -8,6 +8,7 @@
 //! [`Driver::orphan`].
 
 mod fault;
+mod inline_queue;
 mod op;
 pub(crate) mod setup;
 mod table;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, opcode, squeue, types};
 
 pub(crate) use fault::stream_len;
+pub(crate) use inline_queue::InlineQueue;
 pub(crate) use op::{Multishot, Op};
 pub(crate) use table::Start;
 pub(crate) use table::{Completion, InFlight};

@@ -23,12 +23,12 @@
 //! ```
 
 use std::any::{Any, TypeId};
-use std::collections::VecDeque;
 use std::io;
 use std::task::{Poll, Waker};
 
 use slab::Slab;
 
+use super::inline_queue::InlineQueue;
 use super::user_data::OpId;
 
 /// What a CQE carries for its op.
@@ -87,52 +87,6 @@ pub(crate) trait InFlight: Any {
     }
 }
 
-/// The completions a stream has not taken yet, oldest first.
-///
-/// A stream usually holds at most one: it is kept inline, so the common
-/// push and pop touch only the op's slot. Later ones spill into a heap
-/// queue, allocated at the first spill. Invariant: `spilled > 0` only while
-/// `head` is `Some` (a pop refills `head` from the spill), so a push with
-/// `head` empty can take the inline place without looking at the spill.
-#[derive(Default)]
-struct CqeQueue {
-    head: Option<Completion>,
-    spilled: u32,
-    #[allow(clippy::box_collection)] // one pointer in the slot until a spill
-    spill: Option<Box<VecDeque<Completion>>>,
-}
-
-impl CqeQueue {
-    fn push_back(&mut self, completion: Completion) {
-        if self.head.is_none() {
-            self.head = Some(completion);
-        } else {
-            self.spill.get_or_insert_default().push_back(completion);
-            self.spilled += 1;
-        }
-    }
-
-    fn pop_front(&mut self) -> Option<Completion> {
-        let first = self.head.take();
-        if self.spilled > 0 {
-            self.spilled -= 1;
-            self.head = self.spill.as_mut().and_then(|spill| spill.pop_front());
-        }
-        first
-    }
-
-    /// Every queued completion, oldest first; the queue is left empty.
-    fn drain(&mut self) -> impl Iterator<Item = Completion> + use<> {
-        let head = self.head.take();
-        self.spilled = 0;
-        let spill = self
-            .spill
-            .as_mut()
-            .map(|spill| std::mem::take(&mut **spill));
-        head.into_iter().chain(spill.into_iter().flatten())
-    }
-}
-
 enum Lifecycle {
     /// A single-shot op the kernel still owns; its future is alive.
     /// `first` keeps the result CQE of an op that posts a notification
@@ -146,7 +100,8 @@ enum Lifecycle {
     /// A multishot op: completions queue until the future takes them;
     /// `ended` once the CQE without `F_MORE` arrived.
     Streaming {
-        queue: CqeQueue,
+        /// The oldest pending CQE is kept inline (see `InlineQueue`).
+        queue: InlineQueue<Completion>,
         waker: Option<Waker>,
         ended: bool,
     },
@@ -259,7 +214,7 @@ impl OpTable {
         let lifecycle = match start {
             Start::Single(waker) => Lifecycle::Waiting { waker, first: None },
             Start::Multishot => Lifecycle::Streaming {
-                queue: CqeQueue::default(),
+                queue: InlineQueue::default(),
                 waker: None,
                 ended: false,
             },
@@ -782,46 +737,6 @@ mod tests {
             flags: F_NOTIF,
         };
         assert!(matches!(table.complete(id, notif), CqeEffect::Free(_)));
-    }
-
-    /// The inline-head queue against a plain `VecDeque`, over every mix of
-    /// pushes and pops a fixed pseudo-random walk produces (spills, refills,
-    /// drains with and without a spill).
-    #[test]
-    fn cqe_queue_keeps_fifo_order_across_spills() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut queue = CqeQueue::default();
-        let mut model = VecDeque::new();
-        let mut seq = 0;
-        for step in 0..20_000 {
-            match next() % 8 {
-                0..=3 => {
-                    let c = Completion {
-                        result: seq,
-                        flags: 0,
-                    };
-                    seq += 1;
-                    queue.push_back(c);
-                    model.push_back(c);
-                }
-                4..=6 => assert_eq!(queue.pop_front(), model.pop_front(), "step {step}"),
-                _ if step % 50 == 0 => {
-                    let drained: Vec<_> = queue.drain().collect();
-                    let expected: Vec<_> = model.drain(..).collect();
-                    assert_eq!(drained, expected, "step {step}");
-                }
-                _ => {}
-            }
-            assert_eq!(queue.head.is_some(), !model.is_empty());
-            assert_eq!(queue.spilled as usize, model.len().saturating_sub(1));
-        }
-        assert!(seq > 1000, "the walk pushed too little to test anything");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! receives again and again, each time into a buffer the kernel picks from
 //! a [`BufRing`](crate::buf::BufRing).
 
-use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 
@@ -10,7 +9,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::{MultishotOperation, Operation};
 use crate::buf::{BufRingInner, PooledBuf};
-use crate::driver::Completion;
+use crate::driver::{Completion, InlineQueue};
 use crate::io::SharedFd;
 
 pub(crate) struct RecvMulti {
@@ -19,8 +18,8 @@ pub(crate) struct RecvMulti {
     /// buffers from it for this op.
     ring: Rc<BufRingInner>,
     /// Where the data of each observed, not yet consumed CQE starts in its
-    /// buffer, in CQE order.
-    starts: VecDeque<u32>,
+    /// buffer, in CQE order (usually one: kept inline).
+    starts: InlineQueue<u32>,
 }
 
 impl RecvMulti {
@@ -28,7 +27,7 @@ impl RecvMulti {
         RecvMulti {
             fd,
             ring,
-            starts: VecDeque::new(),
+            starts: InlineQueue::default(),
         }
     }
 }
