@@ -46,6 +46,32 @@ fn cancel_of_a_finished_task_is_a_no_op() {
     });
 }
 
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("drop of a cancelled task's state");
+    }
+}
+
+#[test]
+fn a_panic_while_dropping_a_cancelled_task_is_contained() {
+    ringloop::run(async {
+        let guard = PanicOnDrop;
+        let task = ringloop::spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        ringloop::yield_now().await;
+        task.cancel();
+        let err = util::within(5, "cancelled task", task).await.unwrap_err();
+        assert!(err.is_cancelled(), "{err}");
+        // The loop is still alive: another task runs to completion.
+        assert_eq!(ringloop::spawn(async { 7 }).await.unwrap(), 7);
+    });
+}
+
 #[test]
 fn cancel_before_first_poll_never_runs_the_future() {
     ringloop::run(async {

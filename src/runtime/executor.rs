@@ -120,7 +120,9 @@ impl Executor {
                     if slot.task.is_some() && slot.state.cancel_requested.load(Ordering::Acquire) {
                         let cancelled = tasks.remove(key);
                         drop(tasks);
-                        drop(cancelled);
+                        // A panic in its drop is contained like one in its
+                        // poll: this task ends, the loop goes on.
+                        let _ = catch_unwind(AssertUnwindSafe(move || drop(cancelled)));
                         return;
                     }
                     slot.task.take()
