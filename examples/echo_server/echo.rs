@@ -140,17 +140,20 @@ pub async fn echo(stream: &TcpStream, stats: &Stats, buf_size: usize) -> io::Res
 }
 
 /// Echoes everything until EOF, receiving into pooled buffers: each
-/// received buffer is written back as is, then returns to the pool.
+/// received buffer is written back as is, then returns to the pool. The
+/// writes are write-behind (`WriteBehind`): the task is not woken when a
+/// send completes, only when data comes; a failed send shows at the next
+/// write or at the final flush. (Bytes count as echoed once queued.)
 pub async fn echo_pooled(stream: &TcpStream, stats: &Stats, pool: &BufRing) -> io::Result<()> {
     let mut received = stream.recv_multishot(pool);
+    let mut tx = stream.write_behind();
     while let Some(buf) = received.next().await {
         let buf = buf?;
         let n = buf.len();
-        let (result, _buf) = stream.write_all(buf).await;
-        result?;
+        tx.write(buf).await?;
         stats.bytes.set(stats.bytes.get() + n as u64);
     }
-    Ok(())
+    tx.flush().await
 }
 
 /// The accept loop with direct descriptors.
@@ -164,6 +167,7 @@ async fn serve_direct(listener: &TcpListener, stats: Rc<Stats>, pool: &BufRing) 
                 let (stats, pool) = (stats.clone(), pool.clone());
                 drop(ringloop::spawn(async move {
                     let mut received = stream.recv_multishot(&pool);
+                    let mut tx = stream.write_behind();
                     let mut failed = false;
                     while let Some(buf) = received.next().await {
                         let Ok(buf) = buf else {
@@ -171,12 +175,14 @@ async fn serve_direct(listener: &TcpListener, stats: Rc<Stats>, pool: &BufRing) 
                             break;
                         };
                         let n = buf.len();
-                        let (result, _buf) = stream.write_all(buf).await;
-                        if result.is_err() {
+                        if tx.write(buf).await.is_err() {
                             failed = true;
                             break;
                         }
                         stats.bytes.set(stats.bytes.get() + n as u64);
+                    }
+                    if tx.flush().await.is_err() {
+                        failed = true;
                     }
                     if failed {
                         stats.errors.set(stats.errors.get() + 1);

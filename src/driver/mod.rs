@@ -30,7 +30,7 @@ pub(crate) use op::{Multishot, Op};
 pub(crate) use table::Start;
 pub(crate) use table::{Completion, InFlight};
 use table::{CqeEffect, OpTable, Orphan};
-use user_data::OpId;
+pub(crate) use user_data::OpId;
 
 use crate::op::link_timeout::LinkTimeout;
 use crate::op::{OpCell, Operation};
@@ -400,6 +400,15 @@ impl Driver {
         }
     }
 
+    /// Cancels a detached op whose final CQE has not come yet (the send in
+    /// flight of a dropped `WriteBehind`). A no-op once it has.
+    pub(crate) fn cancel_detached(&self, id: OpId) {
+        let live = self.table.borrow_mut().is_orphaned(id);
+        if live {
+            self.push_cancel(id.to_user_data());
+        }
+    }
+
     fn push_cancel(&self, target: u64) {
         bump(&self.stats.cancels);
         let mut sqe = opcode::AsyncCancel::new(target)
@@ -637,6 +646,22 @@ impl Driver {
         let mut ring = self.ring.borrow_mut();
         ring.as_mut()
             .is_some_and(|ring| ring.submission().is_empty())
+    }
+
+    /// Runs `op` at once by its syscall ([`Operation::try_now`]) if the loop
+    /// is latency-bound (see [`take_eager_slot`](Self::take_eager_slot)):
+    /// its result as a CQE would carry it. `None`: it goes through the ring
+    /// (not eligible, or it would block).
+    pub(crate) fn run_eagerly<T: Operation>(&self, op: &mut T) -> Option<i32> {
+        if !T::EAGER || !self.take_eager_slot() {
+            return None;
+        }
+        let result = op.try_now()?;
+        if op::is_transient(result) {
+            return None;
+        }
+        bump(&self.stats.eager);
+        Some(result)
     }
 
     /// Routes one CQE. Runs with nothing borrowed, because waking a future or

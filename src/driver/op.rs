@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::table::{PollSingle, Start};
 use super::user_data::OpId;
-use super::{Completion, Driver, bump};
+use super::{Completion, Driver};
 use crate::op::{MultishotOperation, OpCell, Operation};
 use crate::runtime::context;
 
@@ -40,7 +40,7 @@ const MAX_RETRIES: u16 = 64;
 /// (EINTR), no resources right now (EAGAIN, ENOBUFS), or a cancellation
 /// nobody asked for (ECANCELED: this op's future is alive, and the driver
 /// cancels ops of live futures only at shutdown, when nothing is retried).
-fn is_transient(result: i32) -> bool {
+pub(super) fn is_transient(result: i32) -> bool {
     matches!(
         -result,
         libc::EINTR | libc::EAGAIN | libc::ENOBUFS | libc::ECANCELED
@@ -78,17 +78,11 @@ impl<T: Operation> Op<T> {
     fn start(&mut self, driver: Rc<Driver>, mut op: T, waker: &Waker) -> Poll<T::Output> {
         // An op with a linked timeout always goes through the ring: its
         // deadline is the kernel's.
-        if T::EAGER && self.linked_timeout.is_none() && driver.take_eager_slot() {
-            match op.try_now() {
-                // Would block (or was interrupted): the ring waits for it.
-                Some(result) if is_transient(result) => {}
-                Some(result) => {
-                    bump(&driver.stats().eager);
-                    let completion = Completion { result, flags: 0 };
-                    return Poll::Ready(op.complete(completion.to_io_result(), 0));
-                }
-                None => {}
-            }
+        if self.linked_timeout.is_none()
+            && let Some(result) = driver.run_eagerly(&mut op)
+        {
+            let completion = Completion { result, flags: 0 };
+            return Poll::Ready(op.complete(completion.to_io_result(), 0));
         }
         let submitted = match self.linked_timeout {
             Some(timeout) => driver.submit_linked(op, timeout, waker),

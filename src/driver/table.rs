@@ -403,6 +403,13 @@ impl OpTable {
         }
     }
 
+    /// Whether `id` is a detached (or orphaned) op whose final CQE has not
+    /// come yet.
+    pub(crate) fn is_orphaned(&mut self, id: OpId) -> bool {
+        self.slot_mut(id)
+            .is_some_and(|slot| matches!(slot.lifecycle, Lifecycle::Orphaned))
+    }
+
     /// Ops the kernel still owns (their final CQE has not arrived).
     pub(crate) fn in_kernel(&self) -> usize {
         self.in_kernel

@@ -13,6 +13,7 @@ mod stream_io;
 mod tcp;
 mod udp;
 mod unix;
+mod write_behind;
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{DirectTcpStream, Incoming, IncomingDirect, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
+pub use write_behind::WriteBehind;
 
 /// Resolves `addr` to socket addresses, synchronously (for `bind`, done at
 /// startup), with an error that says what was

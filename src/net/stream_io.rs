@@ -39,6 +39,13 @@ macro_rules! stream_io_methods {
                 $crate::io::write_all(self, buf)
             }
 
+            /// A writer whose writes return once the send is queued, not
+            /// once it is done: one task poll per message instead of two
+            /// in a read-write loop. See [`WriteBehind`]($crate::net::WriteBehind).
+            pub fn write_behind(&self) -> $crate::net::WriteBehind<'_> {
+                $crate::net::WriteBehind::new(&self.socket)
+            }
+
             /// Reads into several buffers, filling them in order.
             pub async fn readv<B: $crate::buf::IoBufMut>(
                 &self,

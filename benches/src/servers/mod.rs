@@ -109,7 +109,8 @@ pub const SERVERS: &[ServerSpec] = &[
     ServerSpec {
         name: "ringloop",
         about: "ringloop (this repository), default fast path: multishot accept, multishot \
-                recv into a shared provided-buffer ring (incremental), buffers written back as is",
+                recv into a shared provided-buffer ring (incremental), buffers written back as is \
+                (write-behind)",
         kind: Kind::Runtime,
         krate: None,
         run: feature_run!(
@@ -148,6 +149,17 @@ pub const SERVERS: &[ServerSpec] = &[
         run: feature_run!(
             "ringloop",
             ringloop_rt::run_sqpoll,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-await",
+        about: "ringloop, default fast path with each write awaited (write_all) instead of write-behind",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_awaited,
             "built without the `ringloop` feature"
         ),
     },

@@ -1,0 +1,166 @@
+//! [`WriteBehind`]: writes that return before the kernel has sent them.
+
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::socket::Socket;
+use crate::buf::IoBuf;
+use crate::driver::{Driver, OpId, Start};
+use crate::op::send::{SendBehind, SendSink};
+use crate::runtime::context;
+
+/// A writer whose writes return once the send is queued, not once the kernel
+/// has done it: a loop of read, write, read polls its task once per message
+/// instead of twice. Made by `write_behind()` on a stream.
+///
+/// One send is in flight at a time, which keeps the bytes in order: a
+/// [`write`](Self::write) first waits for the previous send to end. A send
+/// is all or nothing: a failure (the peer reset, the socket was shut down)
+/// is reported by the next `write` or by [`flush`](Self::flush), and the
+/// writer then keeps failing, because the stream has a hole.
+///
+/// The buffer of a send is freed as soon as the kernel is done with it,
+/// whether or not the writer is polled again, so a pooled buffer goes back
+/// to its ring at once.
+///
+/// **Dropping** the writer cancels a send still in flight (as dropping any
+/// op future does): a peer that stops reading cannot pin the buffer and the
+/// connection. Call [`flush`](Self::flush) first to wait for the last send.
+///
+/// Use one writer per stream, and do not mix it with the stream's other
+/// writes without a `flush` in between: the order between them is not
+/// kept.
+///
+/// ```no_run
+/// # async fn echo(stream: ringloop::net::TcpStream, pool: ringloop::buf::BufRing) -> std::io::Result<()> {
+/// let mut received = stream.recv_multishot(&pool);
+/// let mut tx = stream.write_behind();
+/// while let Some(buf) = received.next().await {
+///     tx.write(buf?).await?;
+/// }
+/// tx.flush().await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct WriteBehind<'a> {
+    socket: &'a Socket,
+    sink: Rc<SendSink>,
+    /// The last send submitted and its runtime, for the cancel on drop.
+    last: Option<(OpId, Rc<Driver>)>,
+}
+
+impl<'a> WriteBehind<'a> {
+    pub(crate) fn new(socket: &'a Socket) -> WriteBehind<'a> {
+        WriteBehind {
+            socket,
+            sink: Rc::default(),
+            last: None,
+        }
+    }
+
+    /// Queues all of `buf` to be sent after what was written before, and
+    /// returns once it is queued (after waiting for the previous send to
+    /// end).
+    ///
+    /// # Errors
+    ///
+    /// A failure of an earlier send (the kernel's errno, e.g.
+    /// `ConnectionReset` or `BrokenPipe`), and from then on on every call;
+    /// `InvalidInput` if `buf` holds more than 2 GiB (use `write_all`); an
+    /// error if no runtime is running.
+    pub async fn write<B: IoBuf>(&mut self, buf: B) -> io::Result<()> {
+        self.flush().await?;
+        if buf.bytes_init() == 0 {
+            return Ok(());
+        }
+        let driver = context::driver().ok_or_else(context::no_runtime_error)?;
+        let mut op = self.send_behind(buf)?;
+        // Latency-bound loop: one nonblocking send(2) instead of the ring.
+        match driver.run_eagerly(&mut op) {
+            None => self.submit(driver, op),
+            Some(result) => {
+                let len = op.len() as usize;
+                match usize::try_from(result) {
+                    Ok(sent) if sent >= len => Ok(()),
+                    // The socket took part of it: the ring sends the rest.
+                    Ok(sent) if sent > 0 => {
+                        let rest = op.into_buf().slice(sent..);
+                        let op = self.send_behind(rest)?;
+                        self.submit(driver, op)
+                    }
+                    _ => {
+                        op.record(result);
+                        drop(op);
+                        self.flush().await
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_behind<B: IoBuf>(&self, buf: B) -> io::Result<SendBehind<B>> {
+        SendBehind::new(self.socket.fd.clone(), buf, &self.sink).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ringloop: a write-behind send takes at most 2 GiB; write larger buffers with write_all",
+            )
+        })
+    }
+
+    fn submit<B: IoBuf>(&mut self, driver: Rc<Driver>, op: SendBehind<B>) -> io::Result<()> {
+        // On failure (the runtime shut down) the op comes back, and its
+        // drop marks the writer idle again.
+        let id = driver.submit(op, Start::Detached).map_err(|(_, err)| err)?;
+        self.last = Some((id, driver));
+        Ok(())
+    }
+
+    /// Waits until the kernel has sent everything written so far.
+    ///
+    /// # Errors
+    ///
+    /// The failure of a send, as for [`write`](Self::write).
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.sink.in_flight.get() {
+            poll_fn(|cx| self.poll_idle(cx)).await;
+        }
+        self.last = None;
+        match &*self.sink.failure.borrow() {
+            None => Ok(()),
+            // Reported again on every later call: the stream has a hole.
+            Some(err) => Err(match err.raw_os_error() {
+                Some(errno) => io::Error::from_raw_os_error(errno),
+                None => io::Error::new(err.kind(), err.to_string()),
+            }),
+        }
+    }
+
+    /// Whether a send is still in flight.
+    pub fn is_sending(&self) -> bool {
+        self.sink.in_flight.get()
+    }
+
+    fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.sink.in_flight.get() {
+            return Poll::Ready(());
+        }
+        let mut waiter = self.sink.waiter.borrow_mut();
+        match &*waiter {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => *waiter = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WriteBehind<'_> {
+    fn drop(&mut self) {
+        if let Some((id, driver)) = self.last.take()
+            && self.sink.in_flight.get()
+        {
+            driver.cancel_detached(id);
+        }
+    }
+}
