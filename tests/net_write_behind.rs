@@ -124,6 +124,53 @@ fn a_short_eager_send_sends_the_rest_through_the_ring_in_order() {
 }
 
 #[test]
+fn the_write_half_of_a_split_stream_writes_behind() {
+    ringloop::run(async {
+        let (peer, stream) = util::tcp_pair().await;
+        let (read_half, write_half) = stream.into_split();
+        let (data, pieces) = pieces(1 << 20, 9);
+        // The peer echoes; this side writes through the write half and
+        // reads the echo on the read half at the same time.
+        let echo = ringloop::spawn(async move {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            loop {
+                let (res, b) = peer.read(buf).await;
+                let n = res.unwrap();
+                if n == 0 {
+                    return;
+                }
+                let (res, b) = peer.write_all(b).await;
+                res.unwrap();
+                buf = b;
+                buf.clear();
+            }
+        });
+        let reader = ringloop::spawn(async move {
+            let mut received = Vec::new();
+            while received.len() < 1 << 20 {
+                let (res, buf) = read_half.read(Vec::with_capacity(64 * 1024)).await;
+                assert!(res.unwrap() > 0, "EOF too early");
+                received.extend_from_slice(&buf);
+            }
+            received
+        });
+        let mut tx = write_half.write_behind();
+        for piece in pieces {
+            tx.write(piece).await.unwrap();
+        }
+        tx.flush().await.unwrap();
+        let received = util::within(20, "reader", reader).await.unwrap();
+        assert!(
+            received == data,
+            "the echo came back altered or out of order"
+        );
+        drop(tx);
+        drop(write_half);
+        util::within(5, "echo", echo).await.unwrap();
+    });
+}
+
+#[test]
 fn a_reset_peer_fails_a_later_call_with_its_errno_and_every_one_after() {
     ringloop::run(async {
         let (peer, stream) = util::tcp_pair().await;

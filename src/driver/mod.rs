@@ -694,7 +694,14 @@ impl Driver {
                 let effect = self.table.borrow_mut().complete(id, completion);
                 match effect {
                     CqeEffect::Wake(waker) => waker.wake(),
-                    CqeEffect::Free(op) => drop(op),
+                    // A detached op (or an orphaned one): its state is
+                    // dropped here, with nothing borrowed, and the emptied
+                    // cell kept for the next op of its type.
+                    CqeEffect::Free(mut op) => {
+                        if op.release() {
+                            self.table.borrow_mut().recycle_released(op);
+                        }
+                    }
                     CqeEffect::Nothing | CqeEffect::Stale => {}
                 }
             }

@@ -85,6 +85,17 @@ pub(crate) trait InFlight: Any {
     fn kind(&self) -> &'static str {
         "op"
     }
+
+    /// Drops the owned state of an op the kernel is done with, keeping the
+    /// emptied cell; `false` if this cell cannot carry another op.
+    fn release(&mut self) -> bool {
+        false
+    }
+
+    /// The cell's concrete type, to find it again among the spares.
+    fn cell_type(&self) -> TypeId {
+        TypeId::of::<Self>()
+    }
 }
 
 enum Lifecycle {
@@ -367,6 +378,14 @@ impl OpTable {
         }
     }
 
+    /// As [`recycle`](Self::recycle), for a cell whose type is known only
+    /// to itself (a detached op's, freed at its CQE), already emptied.
+    pub(crate) fn recycle_released(&mut self, cell: Box<dyn InFlight>) {
+        if self.spares.len() < MAX_SPARES {
+            self.spares.push((cell.cell_type(), cell));
+        }
+    }
+
     /// The op's future was dropped.
     pub(crate) fn orphan(&mut self, id: OpId) -> Orphan {
         let Some(slot) = self.slot_mut(id) else {
@@ -577,6 +596,21 @@ mod tests {
         let spare = table.take_spare::<FakeOp>().expect("the recycled cell");
         assert_eq!(spare.name, "spare");
         assert!(table.take_spare::<FakeOp>().is_none(), "handed out once");
+    }
+
+    #[test]
+    fn a_released_cell_is_kept_under_its_concrete_type() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        // Type-erased, as a detached op's cell reaches the driver.
+        let cell: Box<dyn InFlight> = fake(&log, "detached");
+        table.recycle_released(cell);
+        assert!(
+            table.take_spare::<OtherOp>().is_none(),
+            "kept under the trait object's type, not the cell's"
+        );
+        let spare = table.take_spare::<FakeOp>().expect("the released cell");
+        assert_eq!(spare.name, "detached");
     }
 
     #[test]

@@ -58,6 +58,12 @@ impl OwnedWriteHalf {
         crate::io::write_all(self, buf).await
     }
 
+    /// A writer whose writes return once the send is queued. See
+    /// [`WriteBehind`](crate::net::WriteBehind).
+    pub fn write_behind(&self) -> crate::net::WriteBehind<'_> {
+        crate::net::WriteBehind::new(&self.socket)
+    }
+
     /// Shuts the write side down now and reports the result.
     ///
     /// # Errors

@@ -1,6 +1,6 @@
 //! [`WriteBehind`]: writes that return before the kernel has sent them.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -70,32 +70,47 @@ impl<'a> WriteBehind<'a> {
     /// `ConnectionReset` or `BrokenPipe`), and from then on on every call;
     /// `InvalidInput` if `buf` holds more than 2 GiB (use `write_all`); an
     /// error if no runtime is running.
-    pub async fn write<B: IoBuf>(&mut self, buf: B) -> io::Result<()> {
-        self.flush().await?;
+    pub fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = io::Result<()>> + '_ {
+        // A small hand-made future (the writer and the buffer) rather than
+        // an `async fn`: it lives in the caller's state machine, once per
+        // connection, and is written on every message.
+        let mut buf = Some(buf);
+        poll_fn(move |cx| {
+            if self.poll_idle(cx).is_pending() {
+                return Poll::Pending;
+            }
+            Poll::Ready(match buf.take() {
+                Some(buf) => self.start(buf),
+                None => Ok(()),
+            })
+        })
+    }
+
+    /// Sends `buf` (the writer is idle).
+    fn start<B: IoBuf>(&mut self, buf: B) -> io::Result<()> {
+        self.last = None;
+        self.failure()?;
         if buf.bytes_init() == 0 {
             return Ok(());
         }
         let driver = context::driver().ok_or_else(context::no_runtime_error)?;
         let mut op = self.send_behind(buf)?;
         // Latency-bound loop: one nonblocking send(2) instead of the ring.
-        match driver.run_eagerly(&mut op) {
-            None => self.submit(driver, op),
-            Some(result) => {
-                let len = op.len() as usize;
-                match usize::try_from(result) {
-                    Ok(sent) if sent >= len => Ok(()),
-                    // The socket took part of it: the ring sends the rest.
-                    Ok(sent) if sent > 0 => {
-                        let rest = op.into_buf().slice(sent..);
-                        let op = self.send_behind(rest)?;
-                        self.submit(driver, op)
-                    }
-                    _ => {
-                        op.record(result);
-                        drop(op);
-                        self.flush().await
-                    }
-                }
+        let Some(result) = driver.run_eagerly(&mut op) else {
+            return self.submit(driver, op);
+        };
+        match usize::try_from(result) {
+            Ok(sent) if sent >= op.len() as usize => Ok(()),
+            // The socket took part of it: the ring sends the rest.
+            Ok(sent) if sent > 0 => {
+                let rest = op.into_buf().slice(sent..);
+                let op = self.send_behind(rest)?;
+                self.submit(driver, op)
+            }
+            _ => {
+                op.record(result);
+                drop(op);
+                self.failure()
             }
         }
     }
@@ -123,13 +138,15 @@ impl<'a> WriteBehind<'a> {
     ///
     /// The failure of a send, as for [`write`](Self::write).
     pub async fn flush(&mut self) -> io::Result<()> {
-        if self.sink.in_flight.get() {
-            poll_fn(|cx| self.poll_idle(cx)).await;
-        }
+        poll_fn(|cx| self.poll_idle(cx)).await;
         self.last = None;
+        self.failure()
+    }
+
+    /// The first failure, again on every call: the stream has a hole.
+    fn failure(&self) -> io::Result<()> {
         match &*self.sink.failure.borrow() {
             None => Ok(()),
-            // Reported again on every later call: the stream has a hole.
             Some(err) => Err(match err.raw_os_error() {
                 Some(errno) => io::Error::from_raw_os_error(errno),
                 None => io::Error::new(err.kind(), err.to_string()),

@@ -123,6 +123,11 @@ impl<T: Operation> InFlight for OpCell<T> {
     fn kind(&self) -> &'static str {
         std::any::type_name::<T>()
     }
+
+    fn release(&mut self) -> bool {
+        drop(self.0.take());
+        true
+    }
 }
 
 /// Closes the fd a successful late result carries (accept, open, socket).
