@@ -328,36 +328,43 @@ fn a_cancelled_write_loses_nothing_already_accepted() {
 #[test]
 fn a_runtime_dropped_with_a_send_in_flight_frees_it() {
     let marker = Rc::new(());
-    let keep = {
-        let marker = marker.clone();
-        let rt = ringloop::Runtime::new().unwrap();
-        let keep = rt.block_on(async move {
-            let listener = TcpSocket::new_v4().unwrap();
-            listener.set_recv_buffer_size(4096).unwrap();
-            listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let listener = listener.listen(4).unwrap();
-            let stream = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
-            let (peer, _) = listener.accept().await.unwrap();
-            let stream = Box::leak(Box::new(stream));
+    let rt = ringloop::Runtime::new().unwrap();
+    rt.block_on(async {
+        let listener = TcpSocket::new_v4().unwrap();
+        listener.set_recv_buffer_size(4096).unwrap();
+        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listener.listen(4).unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        let buf = Tracked(vec![9u8; 8 << 20], marker.clone());
+        // A task that queues a send the peer never reads, then parks with
+        // the writer, the stream and the peer.
+        drop(ringloop::spawn(async move {
             let mut tx = stream.write_behind();
-            tx.write(Tracked(vec![9u8; 8 << 20], marker)).await.unwrap();
-            ringloop::yield_now().await;
-            assert!(tx.is_sending());
-            // Neither the writer nor the peer goes away with this future.
-            std::mem::forget(tx);
-            peer
-        });
-        drop(rt);
-        keep
-    };
+            tx.write(buf).await.unwrap();
+            std::future::pending::<()>().await;
+            drop((tx, peer));
+        }));
+        util::within(5, "the send in flight", async {
+            while Rc::strong_count(&marker) < 2 || util::in_flight() == 0 {
+                ringloop::yield_now().await;
+            }
+        })
+        .await;
+    });
+    assert_eq!(
+        Rc::strong_count(&marker),
+        2,
+        "the kernel should hold the buffer"
+    );
+    drop(rt);
     assert_eq!(
         Rc::strong_count(&marker),
         1,
         "the runtime's drop leaked the buffer"
     );
-    drop(keep);
 }
 
 #[test]
