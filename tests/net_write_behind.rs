@@ -26,6 +26,20 @@ async fn read_exactly(peer: &TcpStream, len: usize) -> Vec<u8> {
     received
 }
 
+/// A connected pair whose accepted side (`peer`) has a 4 KiB receive
+/// buffer: a write of megabytes cannot complete until the peer reads.
+async fn small_window_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpSocket::new_v4().unwrap();
+    listener.set_recv_buffer_size(4096).unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = listener.listen(4).unwrap();
+    let stream = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (peer, _) = listener.accept().await.unwrap();
+    (stream, peer)
+}
+
 /// Buffers of random sizes (1 B to 64 KiB) cut from one pattern.
 fn pieces(total: usize, seed: u64) -> (Vec<u8>, Vec<Vec<u8>>) {
     let data = util::ByteStream::new(seed).take(total);
@@ -65,14 +79,7 @@ fn a_write_returns_before_the_send_completes_and_flush_waits_for_it() {
     ringloop::run(async {
         // A peer that does not read, with small buffers: a 4 MiB write
         // cannot complete until the peer reads.
-        let listener = TcpSocket::new_v4().unwrap();
-        listener.set_recv_buffer_size(4096).unwrap();
-        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listener.listen(4).unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
+        let (stream, peer) = small_window_pair().await;
         let data = util::ByteStream::new(3).take(4 << 20);
         let mut tx = stream.write_behind();
         util::within(5, "write", tx.write(data.clone()))
@@ -93,14 +100,7 @@ fn a_write_returns_before_the_send_completes_and_flush_waits_for_it() {
 #[test]
 fn a_short_eager_send_sends_the_rest_through_the_ring_in_order() {
     ringloop::run(async {
-        let listener = TcpSocket::new_v4().unwrap();
-        listener.set_recv_buffer_size(4096).unwrap();
-        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listener.listen(4).unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
+        let (stream, peer) = small_window_pair().await;
         let data = util::ByteStream::new(5).take(4 << 20);
         let mut tx = stream.write_behind();
         // A quiet turn: the loop is latency-bound, so the write may go as
@@ -247,14 +247,7 @@ fn a_pooled_buffer_goes_back_when_the_send_completes_without_another_poll() {
 #[test]
 fn dropping_the_writer_cancels_a_send_that_cannot_finish() {
     ringloop::run(async {
-        let listener = TcpSocket::new_v4().unwrap();
-        listener.set_recv_buffer_size(4096).unwrap();
-        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listener.listen(4).unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
+        let (stream, peer) = small_window_pair().await;
         let before = util::in_flight();
         let marker = Rc::new(());
         let mut tx = stream.write_behind();
@@ -294,14 +287,7 @@ fn dropping_the_writer_cancels_a_send_that_cannot_finish() {
 #[test]
 fn a_cancelled_write_loses_nothing_already_accepted() {
     ringloop::run(async {
-        let listener = TcpSocket::new_v4().unwrap();
-        listener.set_recv_buffer_size(4096).unwrap();
-        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listener.listen(4).unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
+        let (stream, peer) = small_window_pair().await;
         let first = util::ByteStream::new(11).take(4 << 20);
         let second = util::ByteStream::new(12).take(1000);
         let mut tx = stream.write_behind();
@@ -330,14 +316,7 @@ fn a_runtime_dropped_with_a_send_in_flight_frees_it() {
     let marker = Rc::new(());
     let rt = ringloop::Runtime::new().unwrap();
     rt.block_on(async {
-        let listener = TcpSocket::new_v4().unwrap();
-        listener.set_recv_buffer_size(4096).unwrap();
-        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listener.listen(4).unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
+        let (stream, peer) = small_window_pair().await;
         let buf = Tracked(vec![9u8; 8 << 20], marker.clone());
         // A task that queues a send the peer never reads, then parks with
         // the writer, the stream and the peer.
