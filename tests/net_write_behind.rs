@@ -378,3 +378,38 @@ unsafe impl ringloop::buf::IoBuf for Tracked {
         self.0.bytes_total()
     }
 }
+
+#[test]
+fn a_direct_descriptor_writes_behind_with_fixed_file_sends() {
+    let rt = ringloop::Runtime::builder()
+        .direct_descriptors(4)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = ringloop::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut incoming = listener.incoming_direct().unwrap();
+        let stream = util::within(5, "accept", incoming.next()).await.unwrap();
+        let (data, pieces) = pieces(2 << 20, 13);
+        let reader = ringloop::spawn(async move { read_exactly(&client, 2 << 20).await });
+        // A direct descriptor has no fd for send(2): every send goes
+        // through the ring, with IOSQE_FIXED_FILE.
+        let eager_before = ringloop::runtime::metrics().unwrap().eager_sends;
+        let mut tx = stream.write_behind();
+        for piece in pieces {
+            tx.write(piece).await.unwrap();
+        }
+        tx.flush().await.unwrap();
+        assert_eq!(
+            ringloop::runtime::metrics().unwrap().eager_sends,
+            eager_before
+        );
+        let received = util::within(20, "reader", reader).await.unwrap();
+        assert!(
+            received == data,
+            "the bytes arrived altered or out of order"
+        );
+    });
+}
