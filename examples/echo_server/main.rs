@@ -26,7 +26,9 @@ USAGE:
 
 By default it uses io_uring's fast paths: one multishot accept for all
 connections, and per connection a multishot receive into buffers from one
-shared pool (provided buffer ring), so idle connections hold no buffer.
+shared pool (provided buffer ring), so idle connections hold no buffer;
+each buffer is written back write-behind (the send's completion frees it
+without waking the connection's task).
 
 OPTIONS:
     --addr HOST:PORT      address to listen on (default 127.0.0.1:8080)
