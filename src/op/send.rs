@@ -64,25 +64,30 @@ impl<B: IoBuf> Operation for Send<B> {
     const EAGER: bool = true;
 
     fn try_now(&mut self) -> Option<i32> {
-        if self.fd.is_fixed() {
-            // A direct descriptor has no fd a syscall could name.
-            return None;
-        }
-        // `len` is at most `bytes_init`, which the `IoBuf` contract says are
-        // initialised at `stable_ptr`; `self` owns the buffer and does not
-        // move or touch it during the call.
-        let (fd, ptr, len) = (self.fd.raw(), self.buf.stable_ptr(), self.len() as usize);
-        // SAFETY: `ptr..ptr+len` is initialised and stays valid for the call.
-        let sent = unsafe { sys::socket::send_now(fd, ptr, len) };
-        Some(match sent {
-            Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
-            Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
-        })
+        send_now(&self.fd, &self.buf, self.len())
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         (result.map(|n| n as usize), self.buf)
     }
+}
+
+/// The eager form of both sends: one nonblocking `send(2)` of the first
+/// `len` bytes of `buf`, its result as a CQE would carry it. `None` for a
+/// direct descriptor, which has no fd a syscall could name.
+fn send_now<B: IoBuf>(fd: &SharedFd, buf: &B, len: u32) -> Option<i32> {
+    if fd.is_fixed() {
+        return None;
+    }
+    let (ptr, len) = (buf.stable_ptr(), len as usize);
+    // SAFETY: both callers pass at most `bytes_init` bytes, which the
+    // `IoBuf` contract says are initialised at `stable_ptr`; the op owns
+    // the buffer and does not move or touch it during the call.
+    let sent = unsafe { sys::socket::send_now(fd.raw(), ptr, len) };
+    Some(match sent {
+        Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
+        Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
+    })
 }
 
 /// A send nobody awaits: the op behind [`WriteBehind`](crate::net::WriteBehind).
@@ -96,16 +101,16 @@ pub(crate) struct SendBehind<B> {
     fd: SharedFd,
     buf: B,
     len: u32,
-    sink: InFlight,
+    sink: Busy,
 }
 
 /// Marks the writer busy while the op exists; its drop (the kernel is done
 /// with the buffer, or never got it) lets the writer send the next one. A
 /// detached op is dropped after the driver's table let go of it, so waking
 /// is safe there.
-struct InFlight(Rc<SendSink>);
+struct Busy(Rc<SendSink>);
 
-impl Drop for InFlight {
+impl Drop for Busy {
     fn drop(&mut self) {
         self.0.in_flight.set(false);
         if let Some(waiter) = self.0.waiter.take() {
@@ -126,7 +131,7 @@ impl<B: IoBuf> SendBehind<B> {
             fd,
             buf,
             len: io_len(len),
-            sink: InFlight(sink.clone()),
+            sink: Busy(sink.clone()),
         })
     }
 
@@ -182,18 +187,7 @@ impl<B: IoBuf> Operation for SendBehind<B> {
     const EAGER: bool = true;
 
     fn try_now(&mut self) -> Option<i32> {
-        if self.fd.is_fixed() {
-            return None;
-        }
-        let (fd, ptr, len) = (self.fd.raw(), self.buf.stable_ptr(), self.len as usize);
-        // SAFETY: `ptr..ptr+len` is initialised (`len` is `bytes_init`) and
-        // stays valid for the call: `self` owns the buffer and does not move
-        // or touch it meanwhile.
-        let sent = unsafe { sys::socket::send_now(fd, ptr, len) };
-        Some(match sent {
-            Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
-            Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
-        })
+        send_now(&self.fd, &self.buf, self.len)
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) {
