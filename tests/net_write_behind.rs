@@ -40,6 +40,18 @@ async fn small_window_pair() -> (TcpStream, TcpStream) {
     (stream, peer)
 }
 
+/// `failure` is a peer's reset as the kernel reports it, errno kept.
+fn assert_reset(failure: &std::io::Error) {
+    assert!(
+        matches!(
+            failure.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ),
+        "unexpected error: {failure:?}"
+    );
+    assert!(failure.raw_os_error().is_some(), "the errno was lost");
+}
+
 /// Buffers of random sizes (1 B to 64 KiB) cut from one pattern.
 fn pieces(total: usize, seed: u64) -> (Vec<u8>, Vec<Vec<u8>>) {
     let data = util::ByteStream::new(seed).take(total);
@@ -193,14 +205,7 @@ fn a_reset_peer_fails_a_later_call_with_its_errno_and_every_one_after() {
             }
         }
         let failure = failure.expect("writes to a reset peer kept succeeding");
-        assert!(
-            matches!(
-                failure.kind(),
-                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
-            ),
-            "unexpected error: {failure:?}"
-        );
-        assert!(failure.raw_os_error().is_some(), "the errno was lost");
+        assert_reset(&failure);
         // The stream has a hole: the writer keeps failing.
         let again = tx.write(vec![3u8; 8]).await.unwrap_err();
         assert_eq!(again.kind(), failure.kind());
@@ -309,6 +314,51 @@ fn a_cancelled_write_loses_nothing_already_accepted() {
         assert!(received[..4 << 20] == first[..], "the first buffer was cut");
         assert!(received[4 << 20..] == second[..]);
     });
+}
+
+#[test]
+fn a_reset_in_the_middle_of_a_send_fails_with_its_errno() {
+    ringloop::run(async {
+        let (stream, peer) = small_window_pair().await;
+        let mut tx = stream.write_behind();
+        tx.write(vec![1u8; 8 << 20]).await.unwrap();
+        // Part of the send gets through; then the peer resets with the
+        // rest unsent. The kernel's CQE then carries a short count, not
+        // the errno: the writer must still report the reset as such.
+        let got = read_exactly(&peer, 1 << 20).await;
+        assert!(got.len() < 8 << 20 && got.iter().all(|&b| b == 1));
+        peer.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(peer);
+        let failure = util::within(5, "the flush", tx.flush()).await.unwrap_err();
+        assert_reset(&failure);
+        assert!(!tx.is_sending());
+        let again = tx.write(vec![3u8; 8]).await.unwrap_err();
+        assert_eq!(again.raw_os_error(), failure.raw_os_error());
+    });
+}
+
+#[test]
+fn a_send_cut_short_by_the_runtimes_shutdown_reports_ecanceled() {
+    let rt = ringloop::Runtime::new().unwrap();
+    let (stream, peer) = rt.block_on(small_window_pair());
+    let mut tx = stream.write_behind();
+    rt.block_on(async {
+        tx.write(vec![5u8; 8 << 20]).await.unwrap();
+        // Let the kernel start it.
+        ringloop::yield_now().await;
+    });
+    assert!(tx.is_sending());
+    drop(rt);
+    assert!(!tx.is_sending(), "the shutdown ended the send");
+    let rt = ringloop::Runtime::new().unwrap();
+    let failure = rt.block_on(tx.flush()).unwrap_err();
+    assert_eq!(
+        failure.raw_os_error(),
+        Some(libc::ECANCELED),
+        "unexpected error: {failure:?}"
+    );
+    drop(tx);
+    drop((stream, peer));
 }
 
 #[test]

@@ -694,17 +694,41 @@ impl Driver {
                 let effect = self.table.borrow_mut().complete(id, completion);
                 match effect {
                     CqeEffect::Wake(waker) => waker.wake(),
-                    // A detached op (or an orphaned one): its state is
-                    // dropped here, with nothing borrowed, and the emptied
-                    // cell kept for the next op of its type.
-                    CqeEffect::Free(mut op) => {
-                        if op.release() {
-                            self.table.borrow_mut().recycle_released(op);
-                        }
-                    }
+                    CqeEffect::Free(op) => self.free(op),
+                    CqeEffect::Again(id) => self.submit_again(id),
                     CqeEffect::Nothing | CqeEffect::Stale => {}
                 }
             }
+        }
+    }
+
+    /// A detached op (or an orphaned one) the kernel is done with: its
+    /// state is dropped here, with nothing borrowed, and the emptied cell
+    /// kept for the next op of its type.
+    fn free(&self, mut op: Box<dyn InFlight>) {
+        if op.release() {
+            self.table.borrow_mut().recycle_released(op);
+        }
+    }
+
+    /// A detached op asked to go again after its final CQE (a write-behind
+    /// send the kernel ended short): its next SQE, under the same
+    /// user_data, so a cancel aimed at it still finds it. Not while
+    /// shutting down: then it is given up and freed.
+    fn submit_again(&self, id: OpId) {
+        let sqe = if self.is_closing() {
+            None
+        } else {
+            self.table.borrow_mut().rebuild(id)
+        };
+        if let Some(sqe) = sqe {
+            bump(&self.stats.retries);
+            self.push(sqe.user_data(id.to_user_data()));
+            return;
+        }
+        let op = self.table.borrow_mut().give_up(id);
+        if let Some(op) = op {
+            self.free(op);
         }
     }
 
@@ -777,7 +801,8 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-fn with_fixed_file(sqe: squeue::Entry, fixed: bool) -> squeue::Entry {
+/// Sets `IOSQE_FIXED_FILE` on the SQE of an op on a direct descriptor.
+pub(crate) fn with_fixed_file(sqe: squeue::Entry, fixed: bool) -> squeue::Entry {
     if fixed {
         sqe.flags(squeue::Flags::FIXED_FILE)
     } else {

@@ -26,6 +26,7 @@ use std::any::{Any, TypeId};
 use std::io;
 use std::task::{Poll, Waker};
 
+use io_uring::squeue;
 use slab::Slab;
 
 use super::inline_queue::InlineQueue;
@@ -85,6 +86,24 @@ pub(crate) trait InFlight: Any {
     fn kind(&self) -> &'static str {
         "op"
     }
+
+    /// Asked after the final CQE of an orphaned (or detached) op went to
+    /// [`orphaned`](Self::orphaned): whether the op wants to be submitted
+    /// again, from the same state and under the same user_data (a
+    /// write-behind send the kernel ended short sends the rest). Called
+    /// with the table borrowed: it must not submit operations.
+    fn again(&mut self) -> bool {
+        false
+    }
+
+    /// The SQE of an op going again, built afresh (without user_data).
+    fn rebuild(&mut self) -> Option<squeue::Entry> {
+        None
+    }
+
+    /// An op that wanted to go again will not (the driver is closing):
+    /// record that it was cut short. Called with the table borrowed.
+    fn give_up(&mut self) {}
 
     /// Drops the owned state of an op the kernel is done with, keeping the
     /// emptied cell; `false` if this cell cannot carry another op.
@@ -148,6 +167,10 @@ pub(crate) enum CqeEffect {
     /// The op ended with no future waiting: drop its state (outside any
     /// borrow of the driver, as dropping it may submit a close).
     Free(Box<dyn InFlight>),
+    /// An orphaned op's final CQE, but the op asked to go again
+    /// ([`InFlight::again`]): it keeps its slot and id, and the driver
+    /// submits its [`rebuild`](OpTable::rebuild) (or gives it up).
+    Again(OpId),
     /// The CQE names no live op (a stale generation, a duplicate, a key
     /// never used): ignored, counted.
     Stale,
@@ -297,6 +320,10 @@ impl OpTable {
                 if !is_final {
                     return CqeEffect::Nothing;
                 }
+                if slot.op.again() {
+                    // Still the kernel's: its next SQE goes out at once.
+                    return CqeEffect::Again(id);
+                }
                 self.in_kernel -= 1;
                 let slot = self.slots.remove(id.key as usize);
                 CqeEffect::Free(slot.op)
@@ -306,6 +333,20 @@ impl OpTable {
                 CqeEffect::Stale
             }
         }
+    }
+
+    /// The SQE of an op that asked to go again (`CqeEffect::Again`).
+    pub(crate) fn rebuild(&mut self, id: OpId) -> Option<squeue::Entry> {
+        slot_in(&mut self.slots, id).and_then(|slot| slot.op.rebuild())
+    }
+
+    /// An op that asked to go again will not: it leaves the table, to be
+    /// freed by the caller outside the borrow.
+    pub(crate) fn give_up(&mut self, id: OpId) -> Option<Box<dyn InFlight>> {
+        let slot = slot_in(&mut self.slots, id)?;
+        slot.op.give_up();
+        self.in_kernel -= 1;
+        Some(self.slots.remove(id.key as usize).op)
     }
 
     /// Polls a single-shot op: takes its result and state when it has
@@ -867,6 +908,93 @@ mod tests {
         assert_eq!(owned, [waiting, orphan]);
     }
 
+    /// A detached op that asks to go again `rounds` times (as a
+    /// write-behind send ended short does).
+    struct AgainOp {
+        log: Rc<RefCell<Vec<String>>>,
+        rounds: u32,
+    }
+
+    impl InFlight for AgainOp {
+        fn orphaned(&mut self, c: Completion) {
+            self.log.borrow_mut().push(format!("cqe {}", c.result));
+        }
+        fn again(&mut self) -> bool {
+            let again = self.rounds > 0;
+            self.rounds = self.rounds.saturating_sub(1);
+            again
+        }
+        fn rebuild(&mut self) -> Option<squeue::Entry> {
+            self.log.borrow_mut().push("rebuilt".into());
+            Some(io_uring::opcode::Nop::new().build())
+        }
+        fn give_up(&mut self) {
+            self.log.borrow_mut().push("given up".into());
+        }
+    }
+
+    impl Drop for AgainOp {
+        fn drop(&mut self) {
+            self.log.borrow_mut().push("dropped".into());
+        }
+    }
+
+    #[test]
+    fn an_op_going_again_keeps_its_slot_and_id_until_it_stops() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let op = Box::new(AgainOp {
+            log: log.clone(),
+            rounds: 2,
+        });
+        let id = table
+            .insert(op, Start::Detached)
+            .unwrap_or_else(|_| panic!("insert"));
+        for round in 0..2 {
+            match table.complete(id, done(100)) {
+                CqeEffect::Again(again) => assert_eq!(again, id, "round {round}"),
+                _ => panic!("round {round}: the op asked to go again"),
+            }
+            assert_eq!(table.in_kernel(), 1, "still the kernel's");
+            assert!(table.is_orphaned(id), "a cancel must still find it");
+            assert!(table.rebuild(id).is_some());
+        }
+        // It stops asking: freed at this CQE, and its id is dead after.
+        let CqeEffect::Free(op) = table.complete(id, done(50)) else {
+            panic!("freed at the last CQE");
+        };
+        drop(op);
+        assert_eq!(table.in_kernel(), 0);
+        assert!(matches!(table.complete(id, done(0)), CqeEffect::Stale));
+        assert!(table.rebuild(id).is_none());
+        assert_eq!(
+            *log.borrow(),
+            [
+                "cqe 100", "rebuilt", "cqe 100", "rebuilt", "cqe 50", "dropped"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_op_given_up_leaves_the_table_once() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let op = Box::new(AgainOp {
+            log: log.clone(),
+            rounds: 5,
+        });
+        let id = table
+            .insert(op, Start::Detached)
+            .unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.complete(id, done(1)), CqeEffect::Again(_)));
+        let op = table.give_up(id).expect("the op");
+        assert_eq!(table.in_kernel(), 0);
+        assert!(table.give_up(id).is_none(), "only once");
+        assert!(matches!(table.complete(id, done(0)), CqeEffect::Stale));
+        drop(op);
+        assert_eq!(*log.borrow(), ["cqe 1", "given up", "dropped"]);
+    }
+
     #[test]
     fn unknown_ids_are_stale_not_panics() {
         let mut table = OpTable::new();
@@ -1011,6 +1139,7 @@ mod tests {
                             }
                             CqeEffect::Free(op) => drop(op),
                             CqeEffect::Nothing => {}
+                            CqeEffect::Again(_) => panic!("seed {seed}: no model op goes again"),
                             CqeEffect::Stale => panic!("seed {seed}: a live op's CQE was stale"),
                         }
                     }

@@ -17,9 +17,11 @@ use crate::runtime::context;
 ///
 /// One send is in flight at a time, which keeps the bytes in order: a
 /// [`write`](Self::write) first waits for the previous send to end. A send
-/// is all or nothing: a failure (the peer reset, the socket was shut down)
-/// is reported by the next `write` or by [`flush`](Self::flush), and the
-/// writer then keeps failing, because the stream has a hole.
+/// goes out whole (a send the kernel ends short is continued) or fails: a
+/// failure (the peer reset, the socket was shut down, the runtime shut
+/// down first) is reported with its errno by the next `write` or by
+/// [`flush`](Self::flush), and the writer then keeps failing, because the
+/// stream has a hole.
 ///
 /// The buffer of a send is freed as soon as the kernel is done with it,
 /// whether or not the writer is polled again, so a pooled buffer goes back
@@ -67,7 +69,8 @@ impl<'a> WriteBehind<'a> {
     /// # Errors
     ///
     /// A failure of an earlier send (the kernel's errno, e.g.
-    /// `ConnectionReset` or `BrokenPipe`), and from then on on every call;
+    /// `ConnectionReset` or `BrokenPipe`; `ECANCELED` if the runtime shut
+    /// down before it was sent), and from then on on every call;
     /// `InvalidInput` if `buf` holds more than 2 GiB (use `write_all`); an
     /// error if no runtime is running.
     pub fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = io::Result<()>> + '_ {
@@ -99,13 +102,19 @@ impl<'a> WriteBehind<'a> {
         let Some(result) = driver.run_eagerly(&mut op) else {
             return self.submit(driver, op);
         };
-        match usize::try_from(result) {
-            Ok(sent) if sent >= op.len() as usize => Ok(()),
+        match u32::try_from(result) {
+            Ok(sent) if sent >= op.remaining() => Ok(()),
             // The socket took part of it: the ring sends the rest.
             Ok(sent) if sent > 0 => {
-                let rest = op.into_buf().slice(sent..);
-                let op = self.send_behind(rest)?;
-                self.submit(driver, op)
+                op.advance(sent);
+                let result = self.submit(driver, op);
+                if let Err(err) = &result {
+                    // Part of the buffer went out and the rest cannot:
+                    // the stream has a hole from here on.
+                    let hole = io::Error::new(err.kind(), err.to_string());
+                    self.sink.failure.borrow_mut().get_or_insert(hole);
+                }
+                result
             }
             _ => {
                 op.record(result);
@@ -174,6 +183,8 @@ impl<'a> WriteBehind<'a> {
 
 impl Drop for WriteBehind<'_> {
     fn drop(&mut self) {
+        // A send the kernel ends short from now on is not sent on.
+        self.sink.abandoned.set(true);
         if let Some((id, driver)) = self.last.take()
             && self.sink.in_flight.get()
         {

@@ -11,7 +11,7 @@ use std::io;
 
 use io_uring::squeue;
 
-use crate::driver::{Completion, InFlight};
+use crate::driver::{Completion, InFlight, with_fixed_file};
 
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
@@ -90,6 +90,16 @@ pub(crate) trait Operation: Sized + 'static {
     fn observe(&mut self, completion: Completion) {
         let _ = completion;
     }
+
+    /// After `dispose` saw the final CQE of a detached op: whether to
+    /// submit it again, `build` afresh, under the same user_data (see
+    /// [`InFlight::again`]). Must not submit operations.
+    fn again(&mut self) -> bool {
+        false
+    }
+
+    /// The op wanted to go again but the runtime is shutting down.
+    fn give_up(&mut self) {}
 }
 
 /// A multishot operation: one SQE, many CQEs, each turned into an item.
@@ -127,6 +137,21 @@ impl<T: Operation> InFlight for OpCell<T> {
     fn release(&mut self) -> bool {
         drop(self.0.take());
         true
+    }
+
+    fn again(&mut self) -> bool {
+        self.0.as_mut().is_some_and(Operation::again)
+    }
+
+    fn rebuild(&mut self) -> Option<squeue::Entry> {
+        let op = self.0.as_mut()?;
+        Some(with_fixed_file(op.build(), op.fixed_file()))
+    }
+
+    fn give_up(&mut self) {
+        if let Some(op) = &mut self.0 {
+            op.give_up();
+        }
     }
 }
 

@@ -95,14 +95,27 @@ fn send_now<B: IoBuf>(fd: &SharedFd, buf: &B, len: u32) -> Option<i32> {
 /// CQE, and its result goes to the writer's [`SendSink`] instead of a future.
 ///
 /// `MSG_WAITALL` makes the kernel finish the whole buffer before it posts
-/// the CQE (io_uring retries a stream send's remainder itself), so the
-/// result is all of it or a failure.
+/// the CQE (io_uring retries a stream send's remainder itself). The kernel
+/// may still end it short (a reset peer, a shutdown, an older kernel that
+/// does not retry): the op then goes again with the rest, under the same
+/// user_data, until it is all sent or the kernel reports the errno that
+/// stopped it. What reaches the writer is all of it or a failure.
 pub(crate) struct SendBehind<B> {
     fd: SharedFd,
     buf: B,
     len: u32,
+    /// Bytes the kernel already sent (from earlier CQEs of this op).
+    sent: u32,
+    /// `dispose` decided the op goes again (see `Operation::again`).
+    again: bool,
+    /// Consecutive transient results with nothing sent.
+    transient: u8,
     sink: Busy,
 }
+
+/// Transient results in a row (`EINTR`, `EAGAIN`, `ENOBUFS`, nothing sent)
+/// after which a send gives up with that errno rather than spin.
+const MAX_TRANSIENT: u8 = 16;
 
 /// Marks the writer busy while the op exists; its drop (the kernel is done
 /// with the buffer, or never got it) lets the writer send the next one. A
@@ -131,30 +144,35 @@ impl<B: IoBuf> SendBehind<B> {
             fd,
             buf,
             len: io_len(len),
+            sent: 0,
+            again: false,
+            transient: 0,
             sink: Busy(sink.clone()),
         })
     }
 
-    /// The bytes to send.
-    pub(crate) fn len(&self) -> u32 {
-        self.len
+    /// The bytes still to send.
+    pub(crate) fn remaining(&self) -> u32 {
+        self.len - self.sent
     }
 
-    /// The buffer back, for sending its unsent rest (after a short eager
-    /// send); the writer is idle again.
-    pub(crate) fn into_buf(self) -> B {
-        self.buf
+    /// Counts `n` bytes as sent (by an eager `send(2)`): the ring sends
+    /// only the rest.
+    pub(crate) fn advance(&mut self, n: u32) {
+        self.sent += n.min(self.remaining());
     }
 
-    /// Records `result` (a CQE's: a count or `-errno`) in the sink.
+    /// Records the final `result` (a CQE's: a count or `-errno`) of the
+    /// remaining bytes in the sink.
     pub(crate) fn record(&self, result: i32) {
         let failure = if result < 0 {
             Some(io::Error::from_raw_os_error(-result))
-        } else if (result as u32) < self.len {
+        } else if (result as u32) < self.remaining() {
             Some(io::Error::new(
                 io::ErrorKind::WriteZero,
                 format!(
-                    "ringloop: a write-behind send ended after {result} of {} bytes; the stream cannot go on in order",
+                    "ringloop: a write-behind send ended after {} of {} bytes; the stream cannot go on in order",
+                    self.sent + result as u32,
                     self.len
                 ),
             ))
@@ -171,7 +189,7 @@ impl<B: IoBuf> SendBehind<B> {
 impl<B: IoBuf> Operation for SendBehind<B> {
     type Output = ();
 
-    /// Detached: nothing could resubmit it.
+    /// Detached: the driver's `again` path retries it instead.
     const RETRY_TRANSIENT: bool = false;
 
     fn fixed_file(&self) -> bool {
@@ -179,14 +197,22 @@ impl<B: IoBuf> Operation for SendBehind<B> {
     }
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len)
+        // `wrapping_add` stays inside the buffer: `sent <= len <= bytes_init`.
+        let ptr = self.buf.stable_ptr().wrapping_add(self.sent as usize);
+        // Fault injection may ask for less: the op then goes again.
+        let len = stream_io_len(self.remaining() as usize);
+        opcode::Send::new(types::Fd(self.fd.raw()), ptr, len)
             .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
             .build()
     }
 
     const EAGER: bool = true;
 
+    /// Only before the first submission (`sent` is then 0).
     fn try_now(&mut self) -> Option<i32> {
+        if self.sent != 0 {
+            return None;
+        }
         send_now(&self.fd, &self.buf, self.len)
     }
 
@@ -198,7 +224,34 @@ impl<B: IoBuf> Operation for SendBehind<B> {
     }
 
     fn dispose(&mut self, completion: Completion) {
-        self.record(completion.result);
+        let result = completion.result;
+        // A writer dropped (its cancel may have cut the send short) wants
+        // no more bytes sent.
+        let wanted = !self.sink.0.abandoned.get();
+        if wanted && result > 0 && (result as u32) < self.remaining() {
+            // Cut short with progress: the rest goes again, and a failure
+            // that stopped it shows as the next attempt's errno.
+            self.sent += result as u32;
+            self.transient = 0;
+            self.again = true;
+        } else if wanted
+            && matches!(-result, libc::EINTR | libc::EAGAIN | libc::ENOBUFS)
+            && self.transient < MAX_TRANSIENT
+        {
+            self.transient += 1;
+            self.again = true;
+        } else {
+            self.record(result);
+        }
+    }
+
+    fn again(&mut self) -> bool {
+        std::mem::take(&mut self.again)
+    }
+
+    fn give_up(&mut self) {
+        // The runtime is shutting down: the rest will not be sent.
+        self.record(-libc::ECANCELED);
     }
 }
 
@@ -212,4 +265,6 @@ pub(crate) struct SendSink {
     pub(crate) failure: RefCell<Option<io::Error>>,
     /// The task waiting for the send in flight to end.
     pub(crate) waiter: RefCell<Option<Waker>>,
+    /// The writer is gone: a send cut short is not to go again.
+    pub(crate) abandoned: Cell<bool>,
 }

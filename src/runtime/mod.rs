@@ -332,7 +332,8 @@ pub struct RuntimeMetrics {
     /// Operations the kernel ended with `-ECANCELED` (cancel confirmed).
     pub ops_cancelled: u64,
     /// Operations submitted again after a transient error (`EINTR`,
-    /// `EAGAIN`, `ENOBUFS`, an unrequested `ECANCELED`).
+    /// `EAGAIN`, `ENOBUFS`, an unrequested `ECANCELED`), or to send the
+    /// rest of a write-behind send the kernel ended short.
     pub ops_retried: u64,
     /// Multishot receives ended by `ENOBUFS` (their buffer ring ran dry);
     /// each is re-armed once buffers come back.
