@@ -237,3 +237,19 @@ fn thousand_connections_one_mebibyte_each() {
 fn pooled_path_keeps_every_byte() {
     echo_test(Server::Pooled, 200, 256 << 10);
 }
+
+/// The example's listener hands out connections with `TCP_NODELAY` set:
+/// without it, a large message echoed in buffer-sized pieces waits about
+/// 40 ms for the peer's delayed ACK before its last segment.
+#[test]
+fn the_servers_listener_hands_out_nodelay_connections() {
+    ringloop::run(async {
+        let listener = echo::listen("127.0.0.1:0").expect("listen");
+        let addr = listener.local_addr().unwrap();
+        let _client = ringloop::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY not inherited");
+        let taken = echo::listen(&addr.to_string()).unwrap_err();
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    });
+}

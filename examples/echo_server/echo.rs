@@ -7,11 +7,40 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringloop::buf::BufRing;
-use ringloop::net::{TcpListener, TcpStream};
+use ringloop::net::{TcpListener, TcpSocket, TcpStream};
 
 /// How long to pause accepting when out of file descriptors: long enough
 /// not to spin, short enough to resume quickly once connections close.
 pub const EMFILE_BACKOFF: Duration = Duration::from_millis(20);
+
+/// Listens on `addr` with `TCP_NODELAY`, which accepted connections
+/// inherit (direct descriptors too, which have no fd to set it on): an
+/// echo that writes a large message back in pieces must not wait for the
+/// peer's delayed ACK before its last, small segment (40 ms per message).
+pub fn listen(addr: &str) -> io::Result<TcpListener> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        let bound = socket
+            .set_reuseaddr(true)
+            .and_then(|()| socket.set_nodelay(true))
+            .and_then(|()| socket.bind(addr));
+        match bound {
+            Ok(()) => return socket.listen(1024),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
+}
 
 /// What the server has done so far.
 #[derive(Debug, Default)]

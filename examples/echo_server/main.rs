@@ -15,7 +15,6 @@ use std::rc::Rc;
 
 use futures_util::future::{Either, select};
 use ringloop::buf::BufRing;
-use ringloop::net::TcpListener;
 use ringloop::signal::{SignalKind, signal};
 
 const USAGE: &str = "\
@@ -136,7 +135,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let listener = TcpListener::bind(&args.addr)
+        let listener = echo::listen(&args.addr)
             .map_err(|err| format!("cannot listen on {}: {err}", args.addr))?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
