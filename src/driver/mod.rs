@@ -62,10 +62,28 @@ pub(crate) struct Stats {
     pub(crate) enobufs: Cell<u64>,
     /// Ops completed by a nonblocking syscall instead of the ring.
     pub(crate) eager: Cell<u64>,
+    /// `io_uring_enter` calls that could block (the loop had nothing to
+    /// run).
+    pub(crate) parks: Cell<u64>,
+    /// Spins before a park (`Builder::spin_before_park`).
+    pub(crate) spins: Cell<u64>,
+    /// Spins that found work, so the loop did not sleep.
+    pub(crate) spin_wakeups: Cell<u64>,
 }
 
 pub(crate) fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
+}
+
+/// How a turn that would park spins first (`Builder::spin_before_park`).
+struct Spin {
+    /// The longest spin.
+    limit: Duration,
+    /// Whether the next park spins. Cleared by a spin that found nothing
+    /// (the loop is idle for longer than `limit`); set again by a park
+    /// that ended within `limit` (a spin would have caught its work). So a
+    /// loop whose gaps are longer than `limit` stops burning CPU on spins.
+    worth_it: Cell<bool>,
 }
 
 /// A backlogged SQE, or a linked pair that must enter the ring together.
@@ -121,6 +139,8 @@ pub(crate) struct Driver {
     /// One op may still run eagerly before the next turn (see
     /// `take_eager_slot`).
     eager_slot: Cell<bool>,
+    /// The spin before a park (`Builder::spin_before_park`), if any.
+    spin: Option<Spin>,
     shutting_down: Cell<bool>,
     /// Provided-buffer group ids: the next never used, and those freed.
     next_bgid: Cell<u16>,
@@ -147,6 +167,13 @@ impl Driver {
             skipped_enters: Cell::new(0),
             eager_sends,
             eager_slot: Cell::new(false),
+            spin: config
+                .spin_before_park
+                .filter(|limit| !limit.is_zero())
+                .map(|limit| Spin {
+                    limit,
+                    worth_it: Cell::new(true),
+                }),
             shutting_down: Cell::new(false),
             next_bgid: Cell::new(0),
             free_bgids: RefCell::new(Vec::new()),
@@ -509,6 +536,28 @@ impl Driver {
     pub(crate) fn turn(&self, mut wait: Wait) -> io::Result<()> {
         self.flush_backlog();
         let mut reaped = 0;
+        let mut park_started = None;
+        if let (Wait::Park(timeout), Some(spin)) = (wait, &self.spin) {
+            if self.shutting_down.get() {
+                // No spin: shutdown only waits for the kernel.
+            } else if spin.worth_it.get() {
+                // Submit what the tasks queued first: the spin waits for
+                // its completions too. Completions already there end the
+                // turn without a spin.
+                self.enter(Wait::No)?;
+                reaped += self.reap();
+                wait = if reaped > 0 {
+                    Wait::No
+                } else {
+                    self.spin(spin.limit, timeout)
+                };
+                // Nothing came within the spin: do not spin again until an
+                // idle gap is shorter than it.
+                spin.worth_it.set(wait == Wait::No);
+            } else {
+                park_started = Some(Instant::now());
+            }
+        }
         loop {
             self.enter(wait)?;
             reaped += self.reap();
@@ -522,10 +571,61 @@ impl Driver {
             self.flush_backlog();
             wait = Wait::No;
         }
+        if let (Some(started), Some(spin)) = (park_started, &self.spin) {
+            // A park shorter than the spin: spinning would have caught it.
+            if started.elapsed() < spin.limit {
+                spin.worth_it.set(true);
+            }
+        }
         // A turn that brought one completion (or none) means a latency-bound
         // loop: see `take_eager_slot`.
         self.eager_slot.set(self.eager_sends && reaped <= 1);
         Ok(())
+    }
+
+    /// Polls the rings' shared memory until the kernel has something for
+    /// the loop ([`has_pending`](Self::has_pending)), for at most `limit`
+    /// and never past `timeout` (the nearest timer). Returns how the turn
+    /// goes on: without blocking if work came, else parked for what is left
+    /// of `timeout`. No syscall while it spins (an epoll loop can only poll
+    /// by calling `epoll_wait` again and again).
+    fn spin(&self, limit: Duration, timeout: Option<Duration>) -> Wait {
+        bump(&self.stats.spins);
+        let start = Instant::now();
+        let limit = timeout.map_or(limit, |timeout| timeout.min(limit));
+        let mut rounds: u32 = 0;
+        loop {
+            if self.has_pending() {
+                bump(&self.stats.spin_wakeups);
+                return Wait::No;
+            }
+            rounds = rounds.wrapping_add(1);
+            // The clock (a vDSO call) only every 64 rounds.
+            if rounds % 64 == 0 && start.elapsed() >= limit {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        Wait::Park(timeout.map(|timeout| timeout.saturating_sub(start.elapsed())))
+    }
+
+    /// Whether the kernel has something for the loop: completions in the
+    /// CQ, deferred completion work it flags (`IORING_SQ_TASKRUN`), or a
+    /// CQ overflow. Reads the rings' shared memory only, no syscall, so a
+    /// loop may spin on it (see `Builder::spin_before_park`).
+    pub(crate) fn has_pending(&self) -> bool {
+        if cfg!(feature = "fault-injection") && !self.synthetic.borrow().is_empty() {
+            return true;
+        }
+        let mut ring = self.ring.borrow_mut();
+        let Some(ring) = ring.as_mut() else {
+            return false;
+        };
+        if !ring.completion().is_empty() {
+            return true;
+        }
+        let sq = ring.submission();
+        sq.taskrun() || sq.cq_overflow()
     }
 
     fn cq_overflowed(&self) -> bool {
@@ -559,6 +659,9 @@ impl Driver {
         }
         self.skipped_enters.set(0);
         bump(&self.stats.enters);
+        if wait != Wait::No {
+            bump(&self.stats.parks);
+        }
         let submitter = ring.submitter();
         let result = if let Some(errno) = fault::enter_error() {
             Err(io::Error::from_raw_os_error(errno))

@@ -14,6 +14,8 @@ pub(crate) struct RingConfig {
     pub(crate) sqpoll_idle: Option<u32>,
     /// See `Builder::eager_sends`.
     pub(crate) eager_sends: bool,
+    /// See `Builder::spin_before_park`.
+    pub(crate) spin_before_park: Option<std::time::Duration>,
 }
 
 /// What the ring we got supports.

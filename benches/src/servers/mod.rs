@@ -175,6 +175,18 @@ pub const SERVERS: &[ServerSpec] = &[
         ),
     },
     ServerSpec {
+        name: "ringloop-spin",
+        about: "ringloop, default fast path polling the completion ring for 50 us before it sleeps \
+                (Builder::spin_before_park)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_spin,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
         name: "ringloop-zc",
         about: "ringloop, plain path writing with SEND_ZC",
         kind: Kind::Variant,
