@@ -121,9 +121,13 @@ fn a_timer_ends_the_spin_and_a_longer_gap_stops_the_next_ones() {
             ringloop::time::sleep(Duration::from_millis(20)).await;
         }
         let after = metrics();
-        assert_eq!(after.spins - before.spins, 1, "spins kept burning CPU");
-        assert_eq!(after.spin_wakeups, before.spin_wakeups);
         assert!(after.parks - before.parks >= 5, "the loop must sleep");
+        // An injected enter error ends a park early, which reads as a
+        // short gap: the counts hold only without fault injection.
+        if !util::faults() {
+            assert_eq!(after.spins - before.spins, 1, "spins kept burning CPU");
+            assert_eq!(after.spin_wakeups, before.spin_wakeups);
+        }
     });
 }
 

@@ -33,6 +33,7 @@ use table::{CqeEffect, OpTable, Orphan};
 pub(crate) use user_data::OpId;
 
 use crate::op::link_timeout::LinkTimeout;
+use crate::op::register_fd::RegisterFd;
 use crate::op::{OpCell, Operation};
 
 /// How long a turn may block in the kernel.
@@ -65,6 +66,9 @@ pub(crate) struct Stats {
     /// `io_uring_enter` calls that could block (the loop had nothing to
     /// run).
     pub(crate) parks: Cell<u64>,
+    /// Stream fds registered in the file table now
+    /// (`Builder::register_streams`).
+    pub(crate) registered_streams: Cell<u64>,
     /// Spins before a park (`Builder::spin_before_park`).
     pub(crate) spins: Cell<u64>,
     /// Spins that found work, so the loop did not sleep.
@@ -141,6 +145,9 @@ pub(crate) struct Driver {
     eager_slot: Cell<bool>,
     /// The spin before a park (`Builder::spin_before_park`), if any.
     spin: Option<Spin>,
+    /// New streams register their fd in the file table
+    /// (`Builder::register_streams`).
+    register_streams: Cell<bool>,
     shutting_down: Cell<bool>,
     /// Provided-buffer group ids: the next never used, and those freed.
     next_bgid: Cell<u16>,
@@ -174,6 +181,7 @@ impl Driver {
                     limit,
                     worth_it: Cell::new(true),
                 }),
+            register_streams: Cell::new(false),
             shutting_down: Cell::new(false),
             next_bgid: Cell::new(0),
             free_bgids: RefCell::new(Vec::new()),
@@ -249,6 +257,32 @@ impl Driver {
             return Err(shut_down_error());
         };
         ring.submitter().register_files_sparse(slots)
+    }
+
+    /// From now on, each new stream registers its fd in the file table
+    /// (which must exist: [`register_file_table`](Self::register_file_table)).
+    pub(crate) fn register_streams(&self) {
+        self.register_streams.set(true);
+    }
+
+    /// Registers a new stream's fd in the file table, if the runtime was
+    /// asked to (`Builder::register_streams`): a detached op, whose CQE
+    /// records the slot in `fd` (see `op::register_fd`).
+    pub(crate) fn register_stream(&self, fd: &crate::io::SharedFd) {
+        if self.register_streams.get() && !fd.in_table() {
+            let _ = self.submit_detached(RegisterFd::new(fd.clone()));
+        }
+    }
+
+    /// A stream's fd got a slot of the file table.
+    pub(crate) fn stream_registered(&self) {
+        bump(&self.stats.registered_streams);
+    }
+
+    /// A stream let go of its slot.
+    pub(crate) fn stream_unregistered(&self) {
+        let n = &self.stats.registered_streams;
+        n.set(n.get().saturating_sub(1));
     }
 
     /// Frees a direct-descriptor slot at once (a connection a multishot
@@ -609,12 +643,18 @@ impl Driver {
         Wait::Park(timeout.map(|timeout| timeout.saturating_sub(start.elapsed())))
     }
 
-    /// Whether the kernel has something for the loop: completions in the
-    /// CQ, deferred completion work it flags (`IORING_SQ_TASKRUN`), or a
-    /// CQ overflow. Reads the rings' shared memory only, no syscall, so a
-    /// loop may spin on it (see `Builder::spin_before_park`).
+    /// Whether there is work between the loop and the kernel: completions
+    /// in the CQ, deferred completion work the kernel flags
+    /// (`IORING_SQ_TASKRUN`), a CQ overflow, or SQEs the kernel has not
+    /// taken yet (an enter that failed with `EINTR`, `EAGAIN` or `EBUSY`
+    /// submits nothing: a spin must not wait for their completions). Reads
+    /// the rings' shared memory only, no syscall, so a loop may spin on it
+    /// (see `Builder::spin_before_park`).
     pub(crate) fn has_pending(&self) -> bool {
         if cfg!(feature = "fault-injection") && !self.synthetic.borrow().is_empty() {
+            return true;
+        }
+        if !self.backlog.borrow().is_empty() {
             return true;
         }
         let mut ring = self.ring.borrow_mut();
@@ -625,7 +665,7 @@ impl Driver {
             return true;
         }
         let sq = ring.submission();
-        sq.taskrun() || sq.cq_overflow()
+        sq.taskrun() || sq.cq_overflow() || !sq.is_empty()
     }
 
     fn cq_overflowed(&self) -> bool {

@@ -30,6 +30,11 @@ struct Inner {
     /// A direct descriptor: `raw` is a slot of the ring's registered file
     /// table, used with `IOSQE_FIXED_FILE`; it is no fd of the process.
     fixed: Cell<bool>,
+    /// A slot of the ring's file table that holds this fd too
+    /// (`Builder::register_streams`): ops that support it name the slot
+    /// (`IOSQE_FIXED_FILE`), sparing the kernel a file lookup per op. Closed
+    /// with the fd, when the owner and every op are done.
+    registered: Cell<Option<u32>>,
 }
 
 impl SharedFd {
@@ -39,6 +44,7 @@ impl SharedFd {
                 raw: fd.as_raw_fd(),
                 fd: RefCell::new(Some(fd)),
                 fixed: Cell::new(false),
+                registered: Cell::new(None),
             }),
         }
     }
@@ -50,6 +56,7 @@ impl SharedFd {
                 raw: RawFd::try_from(slot).unwrap_or(RawFd::MAX),
                 fd: RefCell::new(None),
                 fixed: Cell::new(true),
+                registered: Cell::new(None),
             }),
         }
     }
@@ -60,8 +67,33 @@ impl SharedFd {
         self.inner.fixed.get()
     }
 
+    /// The fd for syscalls (for a direct descriptor: its slot).
     pub(crate) fn raw(&self) -> RawFd {
         self.inner.raw
+    }
+
+    /// What an op that supports `IOSQE_FIXED_FILE` names in its SQE: the
+    /// slot of the file table when the fd is registered there (or is a
+    /// direct descriptor), else the fd. Goes with [`in_table`](Self::in_table).
+    pub(crate) fn ring_raw(&self) -> RawFd {
+        match self.inner.registered.get() {
+            Some(slot) => RawFd::try_from(slot).unwrap_or(RawFd::MAX),
+            None => self.inner.raw,
+        }
+    }
+
+    /// Whether [`ring_raw`](Self::ring_raw) is a slot of the ring's file
+    /// table (the op's SQE must set `IOSQE_FIXED_FILE`).
+    pub(crate) fn in_table(&self) -> bool {
+        self.inner.fixed.get() || self.inner.registered.get().is_some()
+    }
+
+    /// Records that the fd is also registered in slot `slot` of the ring's
+    /// file table (see `op::register_fd`).
+    pub(crate) fn set_registered(&self, slot: u32) {
+        if !self.inner.fixed.get() {
+            self.inner.registered.set(Some(slot));
+        }
     }
 
     /// Closes the fd and reports the kernel's verdict. Waits for ops still
@@ -80,6 +112,7 @@ impl SharedFd {
         if inner.fixed.replace(false) {
             return Op::new(Close::fixed(inner.raw)).await;
         }
+        inner.release_slot();
         let fd = inner.fd.borrow_mut().take();
         match fd {
             Some(fd) => Op::new(Close::new(fd)).await,
@@ -90,10 +123,14 @@ impl SharedFd {
     /// Gives up ownership without closing, if this is the only reference.
     pub(crate) fn try_into_owned(self) -> Result<OwnedFd, SharedFd> {
         match Rc::try_unwrap(self.inner) {
-            Ok(inner) => inner.fd.borrow_mut().take().ok_or_else(|| {
-                // Already handed to a close: nothing to give.
-                SharedFd::new_closed()
-            }),
+            Ok(inner) => {
+                // The fd leaves the runtime: its slot goes.
+                inner.release_slot();
+                inner.fd.borrow_mut().take().ok_or_else(|| {
+                    // Already handed to a close: nothing to give.
+                    SharedFd::new_closed()
+                })
+            }
             Err(inner) => Err(SharedFd { inner }),
         }
     }
@@ -104,13 +141,32 @@ impl SharedFd {
                 raw: -1,
                 fd: RefCell::new(None),
                 fixed: Cell::new(false),
+                registered: Cell::new(None),
             }),
+        }
+    }
+}
+
+impl Inner {
+    /// Closes the file-table slot that also holds the fd, if any (detached:
+    /// nothing waits for it). No op uses it any more: every op holds a
+    /// clone of the `SharedFd`, and this runs once the last one is gone.
+    fn release_slot(&self) {
+        let Some(slot) = self.registered.take() else {
+            return;
+        };
+        if let Some(driver) = context::driver() {
+            driver.stream_unregistered();
+            // Without a running loop the slot stays taken until the ring
+            // closes (which frees the whole table).
+            let _ = driver.submit_detached(Close::fixed(RawFd::try_from(slot).unwrap_or(-1)));
         }
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.release_slot();
         let close = if self.fixed.get() {
             // Without a running loop the slot stays taken until the ring
             // closes (which frees the whole table).

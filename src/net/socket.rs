@@ -29,6 +29,22 @@ impl Socket {
         }
     }
 
+    /// A connected stream socket: also registered in the ring's file table
+    /// when the runtime asks for it (`Builder::register_streams`).
+    pub(crate) fn stream(fd: OwnedFd) -> Socket {
+        let socket = Socket::new(fd);
+        socket.register();
+        socket
+    }
+
+    /// Registers the fd in the ring's file table if the runtime asks for it
+    /// (`Builder::register_streams`); nothing waits for it.
+    pub(crate) fn register(&self) {
+        if let Some(driver) = context::driver() {
+            driver.register_stream(&self.fd);
+        }
+    }
+
     pub(crate) fn borrow_fd(&self) -> BorrowedFd<'_> {
         // SAFETY: `SharedFd` keeps the fd open for as long as `self` lives,
         // which bounds the borrow.

@@ -190,6 +190,7 @@ impl TcpSocket {
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
         let socket = Socket::new(self.fd);
         Op::new(Connect::new(socket.fd.clone(), SockAddr::from_inet(addr))).await?;
+        socket.register();
         Ok(TcpStream { socket })
     }
 }
@@ -257,7 +258,7 @@ impl TcpListener {
         let addr = addr.to_inet()?;
         Ok((
             TcpStream {
-                socket: Socket::new(fd),
+                socket: Socket::stream(fd),
             },
             addr,
         ))
@@ -371,7 +372,7 @@ impl<'a> Acceptor<'a> {
                 let single = self.single.get_or_insert_with(|| Op::new(Accept::new(fd)));
                 let result = ready!(Pin::new(single).poll(cx));
                 self.single = None;
-                return Poll::Ready(result.map(|(fd, _)| Socket::new(fd)));
+                return Poll::Ready(result.map(|(fd, _)| Socket::stream(fd)));
             }
             let multishot = match &mut self.multishot {
                 Some(multishot) => multishot,
@@ -388,7 +389,7 @@ impl<'a> Acceptor<'a> {
                 }
             };
             match ready!(multishot.poll_next(cx)) {
-                Some(Ok(Accepted::Fd(fd))) => return Poll::Ready(Ok(Socket::new(fd))),
+                Some(Ok(Accepted::Fd(fd))) => return Poll::Ready(Ok(Socket::stream(fd))),
                 Some(Ok(Accepted::Slot(slot))) => {
                     return Poll::Ready(Ok(Socket {
                         fd: SharedFd::new_fixed(slot),
@@ -634,7 +635,7 @@ impl TcpStream {
     /// Adopts a stream made by the standard library (or anything else).
     pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
         TcpStream {
-            socket: Socket::new(OwnedFd::from(stream)),
+            socket: Socket::stream(OwnedFd::from(stream)),
         }
     }
 

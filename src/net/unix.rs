@@ -103,7 +103,7 @@ impl UnixListener {
         let (fd, addr) = Op::new(Accept::new(self.socket.fd.clone())).await?;
         Ok((
             UnixStream {
-                socket: Socket::new(fd),
+                socket: Socket::stream(fd),
             },
             UnixSocketAddr::from_raw(&addr),
         ))
@@ -155,6 +155,7 @@ impl UnixStream {
         let addr = SockAddr::from_path(path.as_ref())?;
         let socket = Socket::new(sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?);
         Op::new(Connect::new(socket.fd.clone(), addr)).await?;
+        socket.register();
         Ok(UnixStream { socket })
     }
 
@@ -167,10 +168,10 @@ impl UnixStream {
         let (a, b) = sys::socketpair(libc::SOCK_STREAM)?;
         Ok((
             UnixStream {
-                socket: Socket::new(a),
+                socket: Socket::stream(a),
             },
             UnixStream {
-                socket: Socket::new(b),
+                socket: Socket::stream(b),
             },
         ))
     }
@@ -205,7 +206,7 @@ impl UnixStream {
     /// Adopts a stream made by the standard library.
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
         UnixStream {
-            socket: Socket::new(OwnedFd::from(stream)),
+            socket: Socket::stream(OwnedFd::from(stream)),
         }
     }
 

@@ -25,14 +25,14 @@ impl Operation for ReadFixed {
     type Output = (io::Result<usize>, FixedBuf);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_total());
         let index = self.buf.index();
         opcode::ReadFixed::new(
-            types::Fd(self.fd.raw()),
+            types::Fd(self.fd.ring_raw()),
             self.buf.stable_mut_ptr(),
             len,
             index,
@@ -68,15 +68,20 @@ impl Operation for WriteFixed {
     type Output = (io::Result<usize>, FixedBuf);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_init());
         let index = self.buf.index();
-        opcode::WriteFixed::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len, index)
-            .offset(self.offset)
-            .build()
+        opcode::WriteFixed::new(
+            types::Fd(self.fd.ring_raw()),
+            self.buf.stable_ptr(),
+            len,
+            index,
+        )
+        .offset(self.offset)
+        .build()
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {

@@ -28,6 +28,7 @@ pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_msg;
 pub(crate) mod recv_multi;
+pub(crate) mod register_fd;
 pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_msg;

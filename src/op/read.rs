@@ -45,7 +45,7 @@ impl<B: IoBufMut> Operation for Read<B> {
     type Output = (io::Result<usize>, B);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
@@ -54,9 +54,13 @@ impl<B: IoBufMut> Operation for Read<B> {
         } else {
             stream_io_len(self.buf.bytes_total())
         };
-        opcode::Read::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
+        opcode::Read::new(
+            types::Fd(self.fd.ring_raw()),
+            self.buf.stable_mut_ptr(),
+            len,
+        )
+        .offset(self.offset)
+        .build()
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -105,7 +109,7 @@ impl<B: IoBufMut> Operation for Readv<B> {
     type Output = (io::Result<usize>, Vec<B>);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
@@ -118,7 +122,7 @@ impl<B: IoBufMut> Operation for Readv<B> {
             })
             .collect();
         let count = u32::try_from(self.iovecs.len()).unwrap_or(u32::MAX);
-        opcode::Readv::new(types::Fd(self.fd.raw()), self.iovecs.as_ptr(), count)
+        opcode::Readv::new(types::Fd(self.fd.ring_raw()), self.iovecs.as_ptr(), count)
             .offset(self.offset)
             .build()
     }

@@ -37,7 +37,7 @@ impl<B: IoBufMut> Operation for Recv<B> {
     type Output = (io::Result<usize>, B);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
@@ -46,7 +46,12 @@ impl<B: IoBufMut> Operation for Recv<B> {
         } else {
             stream_io_len(self.buf.bytes_total())
         };
-        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
+        opcode::Recv::new(
+            types::Fd(self.fd.ring_raw()),
+            self.buf.stable_mut_ptr(),
+            len,
+        )
+        .build()
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {

@@ -44,11 +44,11 @@ impl Operation for RecvMulti {
     type Output = ();
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::RecvMulti::new(types::Fd(self.fd.raw()), self.ring.bgid()).build()
+        opcode::RecvMulti::new(types::Fd(self.fd.ring_raw()), self.ring.bgid()).build()
     }
 
     fn complete(self, _result: io::Result<u32>, _flags: u32) {}

@@ -51,14 +51,18 @@ impl<B: IoBuf> Operation for Send<B> {
     type Output = (io::Result<usize>, B);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len())
-            // A peer that went away is an EPIPE result, not a SIGPIPE.
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        opcode::Send::new(
+            types::Fd(self.fd.ring_raw()),
+            self.buf.stable_ptr(),
+            self.len(),
+        )
+        // A peer that went away is an EPIPE result, not a SIGPIPE.
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
     }
 
     const EAGER: bool = true;
@@ -193,7 +197,7 @@ impl<B: IoBuf> Operation for SendBehind<B> {
     const RETRY_TRANSIENT: bool = false;
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
@@ -201,7 +205,7 @@ impl<B: IoBuf> Operation for SendBehind<B> {
         let ptr = self.buf.stable_ptr().wrapping_add(self.sent as usize);
         // Fault injection may ask for less: the op then goes again.
         let len = stream_io_len(self.remaining() as usize);
-        opcode::Send::new(types::Fd(self.fd.raw()), ptr, len)
+        opcode::Send::new(types::Fd(self.fd.ring_raw()), ptr, len)
             .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
             .build()
     }

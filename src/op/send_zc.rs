@@ -27,12 +27,12 @@ impl<B: IoBuf> Operation for SendZc<B> {
     type Output = (io::Result<usize>, B);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_init());
-        opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::SendZc::new(types::Fd(self.fd.ring_raw()), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }

@@ -27,11 +27,11 @@ impl Operation for Shutdown {
     type Output = io::Result<()>;
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
+        opcode::Shutdown::new(types::Fd(self.fd.ring_raw()), self.how).build()
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {

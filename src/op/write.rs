@@ -24,12 +24,12 @@ impl<B: IoBuf> Operation for Write<B> {
     type Output = (io::Result<usize>, B);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
         let len = stream_io_len(self.buf.bytes_init());
-        opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::Write::new(types::Fd(self.fd.ring_raw()), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()
     }
@@ -62,7 +62,7 @@ impl<B: IoBuf> Operation for Writev<B> {
     type Output = (io::Result<usize>, Vec<B>);
 
     fn fixed_file(&self) -> bool {
-        self.fd.is_fixed()
+        self.fd.in_table()
     }
 
     fn build(&mut self) -> squeue::Entry {
@@ -75,7 +75,7 @@ impl<B: IoBuf> Operation for Writev<B> {
             })
             .collect();
         let count = u32::try_from(self.iovecs.len()).unwrap_or(u32::MAX);
-        opcode::Writev::new(types::Fd(self.fd.raw()), self.iovecs.as_ptr(), count)
+        opcode::Writev::new(types::Fd(self.fd.ring_raw()), self.iovecs.as_ptr(), count)
             .offset(self.offset)
             .build()
     }
