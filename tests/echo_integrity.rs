@@ -148,7 +148,8 @@ enum Server {
     /// `echo::serve`: one accept and one read buffer per connection.
     Plain,
     /// The example's default fast path: multishot accept, multishot recv
-    /// into one shared buffer pool.
+    /// into one shared buffer pool, connections registered in the ring's
+    /// file table (as the example's runtime does).
     Pooled,
 }
 
@@ -163,7 +164,11 @@ fn echo_test(server_kind: Server, connections: usize, per_connection: usize) {
     let started = Instant::now();
     let pool = Rc::new(util::ByteStream::new(0xEC40).take(connections * STRIDE + per_connection));
 
-    ringloop::run(async move {
+    let mut builder = ringloop::Runtime::builder();
+    if let Server::Pooled = server_kind {
+        builder.register_streams(4096);
+    }
+    builder.build().unwrap().block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Rc::new(echo::Stats::default());

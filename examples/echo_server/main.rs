@@ -21,13 +21,14 @@ const USAGE: &str = "\
 echo_server: a TCP echo server on ringloop (io_uring)
 
 USAGE:
-    echo_server [--addr HOST:PORT] [--plain [--buf BYTES] | --direct] [--pool-bufs N] [--pool-buf-len BYTES] [--spin-us N]
+    echo_server [--addr HOST:PORT] [--plain [--buf BYTES] | --direct] [--pool-bufs N] [--pool-buf-len BYTES] [--no-register] [--spin-us N]
 
 By default it uses io_uring's fast paths: one multishot accept for all
 connections, and per connection a multishot receive into buffers from one
 shared pool (provided buffer ring), so idle connections hold no buffer;
 each buffer is written back write-behind (the send's completion frees it
-without waking the connection's task).
+without waking the connection's task); each connection is also registered
+in the ring's file table, so its sends skip the kernel's file lookup.
 
 OPTIONS:
     --addr HOST:PORT      address to listen on (default 127.0.0.1:8080)
@@ -40,6 +41,8 @@ OPTIONS:
                           (default 128, or 1024 without incremental consumption)
     --pool-buf-len BYTES  pooled path: size of each pooled buffer
                           (default 8192, or 2048 without incremental consumption)
+    --no-register         pooled path: keep connections on plain fds only
+                          (not registered in the ring's file table)
     --spin-us N           before the loop sleeps, poll the completion ring
                           for up to N microseconds (no syscalls): at low load
                           the round trip skips the sleep and wake-up, for CPU
@@ -57,6 +60,7 @@ struct Args {
     pool_bufs: Option<u16>,
     pool_buf_len: Option<u32>,
     spin_us: u64,
+    no_register: bool,
 }
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         pool_bufs: None,
         pool_buf_len: None,
         spin_us: 0,
+        no_register: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -96,6 +101,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--pool-bufs" => args.pool_bufs = Some(parse("--pool-bufs", it.next())?),
             "--pool-buf-len" => args.pool_buf_len = Some(parse("--pool-buf-len", it.next())?),
             "--spin-us" => args.spin_us = parse("--spin-us", it.next())?,
+            "--no-register" => args.no_register = true,
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
     }
@@ -133,6 +139,8 @@ fn main() -> ExitCode {
     let mut builder = ringloop::Runtime::builder();
     if args.direct {
         builder.direct_descriptors(65_536);
+    } else if !args.plain && !args.no_register {
+        builder.register_streams(65_536);
     }
     if args.spin_us > 0 {
         builder.spin_before_park(std::time::Duration::from_micros(args.spin_us));
@@ -160,7 +168,13 @@ fn main() -> ExitCode {
                 pool.entries(),
                 pool.buf_len(),
                 if pool.is_incremental() { " (incremental)" } else { "" },
-                if args.direct { ", direct descriptors" } else { "" }
+                if args.direct {
+                    ", direct descriptors"
+                } else if args.no_register {
+                    ", plain fds"
+                } else {
+                    ", registered in the file table"
+                }
             );
 
             let mode = if args.direct {
@@ -205,7 +219,7 @@ fn main() -> ExitCode {
                 println!(
                     "ring: {} SQEs submitted, {} io_uring_enter calls, {} CQEs reaped, {} SQ-full, \
                      {} CQ-overflow, {} ENOBUFS, {} cancels, {} eager sends, {} parks, \
-                     {} of {} spins found work; in flight: {:?}",
+                     {} of {} spins found work, {} streams registered; in flight: {:?}",
                     m.sqes_submitted,
                     m.enter_calls,
                     m.cqes_reaped,
@@ -217,6 +231,7 @@ fn main() -> ExitCode {
                     m.parks,
                     m.spin_wakeups,
                     m.spins,
+                    m.registered_streams,
                     m.ops_in_flight_by_kind,
                 );
             }

@@ -110,7 +110,7 @@ pub const SERVERS: &[ServerSpec] = &[
         name: "ringloop",
         about: "ringloop (this repository), default fast path: multishot accept, multishot \
                 recv into a shared provided-buffer ring (incremental), buffers written back as is \
-                (write-behind)",
+                (write-behind), connections registered in the ring's file table",
         kind: Kind::Runtime,
         krate: None,
         run: feature_run!(
@@ -183,6 +183,18 @@ pub const SERVERS: &[ServerSpec] = &[
         run: feature_run!(
             "ringloop",
             ringloop_rt::run_spin,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
+        name: "ringloop-fd",
+        about: "ringloop, default fast path with connections on plain fds only (not registered \
+                in the ring's file table: the kernel looks the file up for every send)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_plain_fds,
             "built without the `ringloop` feature"
         ),
     },

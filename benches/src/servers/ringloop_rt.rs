@@ -7,7 +7,11 @@
 //!   buffer size, incremental consumption where the kernel has it); each
 //!   received buffer is written back as is, write-behind (`WriteBehind`:
 //!   the write returns once queued, and the send's completion does not wake
-//!   the task).
+//!   the task); each connection is also registered in the ring's file table
+//!   (`Builder::register_streams`), so its sends skip the kernel's file
+//!   lookup.
+//! - `ringloop-fd`: the fast path with connections on plain fds only (what
+//!   registering them buys).
 //! - `ringloop-plain`: one accept per connection, one read buffer per
 //!   connection, a read then a write per message.
 //! - `ringloop-direct`: the fast path with connections held as direct
@@ -60,17 +64,15 @@ fn pool(buf: usize) -> io::Result<BufRing> {
 
 /// The default fast path.
 pub fn run(args: &ServeArgs) -> io::Result<()> {
-    let (addr, buf) = (args.addr, args.buf);
-    ringloop::run(async move {
-        let listener = listen(addr)?;
-        let pool = pool(buf)?;
-        announce_ready("ringloop", listener.local_addr()?);
-        let mut incoming = listener.incoming();
-        loop {
-            let stream = incoming.next().await?;
-            ringloop::spawn(pooled(stream, pool.clone()));
-        }
-    })
+    fast_path_on(&fast_path(), "ringloop", args)
+}
+
+/// The runtime of the default fast path: streams registered in the ring's
+/// file table, as in `examples/echo_server`.
+fn fast_path() -> ringloop::Builder {
+    let mut builder = ringloop::Runtime::builder();
+    builder.register_streams(65_536);
+    builder
 }
 
 async fn pooled(stream: TcpStream, pool: BufRing) {
@@ -89,7 +91,7 @@ async fn pooled(stream: TcpStream, pool: BufRing) {
 /// send's completion), which is what write-behind saves.
 pub fn run_awaited(args: &ServeArgs) -> io::Result<()> {
     let (addr, buf) = (args.addr, args.buf);
-    ringloop::run(async move {
+    fast_path().build()?.block_on(async move {
         let listener = listen(addr)?;
         let pool = pool(buf)?;
         announce_ready("ringloop-await", listener.local_addr()?);
@@ -174,7 +176,7 @@ pub fn run_direct(args: &ServeArgs) -> io::Result<()> {
 /// The default fast path with SQPOLL: a kernel thread submits, so the
 /// loop needs no syscall to submit (it still parks in `io_uring_enter`).
 pub fn run_sqpoll(args: &ServeArgs) -> io::Result<()> {
-    let mut builder = ringloop::Runtime::builder();
+    let mut builder = fast_path();
     builder.sqpoll(std::time::Duration::from_millis(100));
     fast_path_on(&builder, "ringloop-sqpoll", args)
 }
@@ -182,7 +184,7 @@ pub fn run_sqpoll(args: &ServeArgs) -> io::Result<()> {
 /// The default fast path with eager sends off: every send is an SQE, even
 /// with one request in flight.
 pub fn run_ring_only(args: &ServeArgs) -> io::Result<()> {
-    let mut builder = ringloop::Runtime::builder();
+    let mut builder = fast_path();
     builder.eager_sends(false);
     fast_path_on(&builder, "ringloop-ring", args)
 }
@@ -191,9 +193,15 @@ pub fn run_ring_only(args: &ServeArgs) -> io::Result<()> {
 /// loop sleeps: at low load the server then skips the sleep and wake-up
 /// per message, for CPU.
 pub fn run_spin(args: &ServeArgs) -> io::Result<()> {
-    let mut builder = ringloop::Runtime::builder();
+    let mut builder = fast_path();
     builder.spin_before_park(std::time::Duration::from_micros(50));
     fast_path_on(&builder, "ringloop-spin", args)
+}
+
+/// The default fast path with connections on plain fds only: every send
+/// makes the kernel look the file up (`fget`/`fput`).
+pub fn run_plain_fds(args: &ServeArgs) -> io::Result<()> {
+    fast_path_on(&ringloop::Runtime::builder(), "ringloop-fd", args)
 }
 
 /// The default fast path on a runtime built by `builder`.
