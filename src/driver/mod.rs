@@ -11,6 +11,7 @@ mod fault;
 mod inline_queue;
 mod op;
 pub(crate) mod setup;
+mod spare_cells;
 mod table;
 mod user_data;
 

@@ -30,6 +30,7 @@ use io_uring::squeue;
 use slab::Slab;
 
 use super::inline_queue::InlineQueue;
+use super::spare_cells::SpareCells;
 use super::user_data::OpId;
 
 /// What a CQE carries for its op.
@@ -195,16 +196,12 @@ pub(crate) enum PollSingle {
     Gone,
 }
 
-/// Emptied op cells kept for reuse, of all types together.
-const MAX_SPARES: usize = 64;
-
 /// The in-flight operations of one ring.
 pub(crate) struct OpTable {
     slots: Slab<Slot>,
     /// Emptied op cells kept for the next op of the same type, so that the
-    /// hot path (one send per echoed message) allocates nothing. Each holds
-    /// no owned state any more: nothing here is visible to the kernel.
-    spares: Vec<(TypeId, Box<dyn InFlight>)>,
+    /// hot path (one send per echoed message) allocates nothing.
+    spares: SpareCells,
     next_generation: u32,
     /// Ops whose final CQE has not arrived yet.
     in_kernel: usize,
@@ -215,7 +212,7 @@ impl OpTable {
     pub(crate) fn new() -> OpTable {
         OpTable {
             slots: Slab::new(),
-            spares: Vec::new(),
+            spares: SpareCells::default(),
             next_generation: 1,
             in_kernel: 0,
             stale_cqes: 0,
@@ -403,28 +400,19 @@ impl OpTable {
     /// An emptied cell of type `C` kept by [`recycle`](Self::recycle), if
     /// there is one.
     pub(crate) fn take_spare<C: InFlight>(&mut self) -> Option<Box<C>> {
-        let wanted = TypeId::of::<C>();
-        // The most recently recycled first: the hot op type sits at the end.
-        let index = self.spares.iter().rposition(|(kind, _)| *kind == wanted)?;
-        let (_, spare) = self.spares.swap_remove(index);
-        let spare: Box<dyn Any> = spare;
-        spare.downcast().ok()
+        self.spares.take()
     }
 
     /// Keeps an emptied op cell (one that owns nothing the kernel may use)
-    /// for the next op of its type; beyond `MAX_SPARES` it is freed.
+    /// for the next op of its type (a bounded number per type).
     pub(crate) fn recycle<C: InFlight>(&mut self, cell: Box<C>) {
-        if self.spares.len() < MAX_SPARES {
-            self.spares.push((TypeId::of::<C>(), cell));
-        }
+        self.spares.put(TypeId::of::<C>(), cell);
     }
 
     /// As [`recycle`](Self::recycle), for a cell whose type is known only
     /// to itself (a detached op's, freed at its CQE), already emptied.
     pub(crate) fn recycle_released(&mut self, cell: Box<dyn InFlight>) {
-        if self.spares.len() < MAX_SPARES {
-            self.spares.push((cell.cell_type(), cell));
-        }
+        self.spares.put(cell.cell_type(), cell);
     }
 
     /// The op's future was dropped.
@@ -617,26 +605,11 @@ mod tests {
         Completion { result, flags: 0 }
     }
 
-    /// Another op type, for the spare-cell tests.
+    /// Another op type, for the spare-cell test.
     struct OtherOp;
 
     impl InFlight for OtherOp {
         fn orphaned(&mut self, _: Completion) {}
-    }
-
-    #[test]
-    fn spare_cells_come_back_only_for_their_own_type() {
-        let log = Rc::default();
-        let mut table = OpTable::new();
-        assert!(table.take_spare::<FakeOp>().is_none());
-        table.recycle(fake(&log, "spare"));
-        assert!(
-            table.take_spare::<OtherOp>().is_none(),
-            "a cell of another type must never be handed out"
-        );
-        let spare = table.take_spare::<FakeOp>().expect("the recycled cell");
-        assert_eq!(spare.name, "spare");
-        assert!(table.take_spare::<FakeOp>().is_none(), "handed out once");
     }
 
     #[test]
@@ -652,31 +625,6 @@ mod tests {
         );
         let spare = table.take_spare::<FakeOp>().expect("the released cell");
         assert_eq!(spare.name, "detached");
-    }
-
-    #[test]
-    fn spare_cells_are_bounded() {
-        let log = Rc::default();
-        let mut table = OpTable::new();
-        for _ in 0..MAX_SPARES + 10 {
-            table.recycle(fake(&log, "spare"));
-        }
-        table.recycle(Box::new(OtherOp));
-        let mut kept = 0;
-        while table.take_spare::<FakeOp>().is_some() {
-            kept += 1;
-        }
-        assert_eq!(kept, MAX_SPARES);
-        assert!(
-            table.take_spare::<OtherOp>().is_none(),
-            "a full spare list takes no more"
-        );
-        let dropped = log
-            .borrow()
-            .iter()
-            .filter(|l| *l == "spare dropped")
-            .count();
-        assert_eq!(dropped, MAX_SPARES + 10, "every cell is freed, none leaked");
     }
 
     #[test]
