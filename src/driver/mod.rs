@@ -572,26 +572,8 @@ impl Driver {
         self.flush_backlog();
         let mut reaped = 0;
         let mut park_started = None;
-        if let (Wait::Park(timeout), Some(spin)) = (wait, &self.spin) {
-            if self.shutting_down.get() {
-                // No spin: shutdown only waits for the kernel.
-            } else if spin.worth_it.get() {
-                // Submit what the tasks queued first: the spin waits for
-                // its completions too. Completions already there end the
-                // turn without a spin.
-                self.enter(Wait::No)?;
-                reaped += self.reap();
-                wait = if reaped > 0 {
-                    Wait::No
-                } else {
-                    self.spin(spin.limit, timeout)
-                };
-                // Nothing came within the spin: do not spin again until an
-                // idle gap is shorter than it.
-                spin.worth_it.set(wait == Wait::No);
-            } else {
-                park_started = Some(Instant::now());
-            }
+        if self.spin.is_some() && wait != Wait::No {
+            (wait, reaped, park_started) = self.before_park(wait)?;
         }
         loop {
             self.enter(wait)?;
@@ -606,16 +588,57 @@ impl Driver {
             self.flush_backlog();
             wait = Wait::No;
         }
-        if let (Some(started), Some(spin)) = (park_started, &self.spin) {
-            // A park shorter than the spin: spinning would have caught it.
-            if started.elapsed() < spin.limit {
-                spin.worth_it.set(true);
-            }
+        if let Some(started) = park_started {
+            self.after_park(started);
         }
         // A turn that brought one completion (or none) means a latency-bound
         // loop: see `take_eager_slot`.
         self.eager_slot.set(self.eager_sends && reaped <= 1);
         Ok(())
+    }
+
+    /// A turn about to park, with a spin configured: submits what the tasks
+    /// queued and reaps (the spin waits for those completions too), then
+    /// spins if the last idle gaps suggest it pays. Returns how the turn
+    /// goes on, what was reaped, and when a park without a spin started
+    /// (to judge afterwards whether a spin would have paid). Kept out of
+    /// `turn`, which runs once per message at one connection and must stay
+    /// small enough to be inlined into.
+    #[inline(never)]
+    fn before_park(&self, wait: Wait) -> io::Result<(Wait, usize, Option<Instant>)> {
+        let (Wait::Park(timeout), Some(spin)) = (wait, &self.spin) else {
+            return Ok((wait, 0, None));
+        };
+        if self.shutting_down.get() {
+            // No spin: shutdown only waits for the kernel.
+            return Ok((wait, 0, None));
+        }
+        if !spin.worth_it.get() {
+            return Ok((wait, 0, Some(Instant::now())));
+        }
+        self.enter(Wait::No)?;
+        let reaped = self.reap();
+        // Completions already there end the turn without a spin.
+        let wait = if reaped > 0 {
+            Wait::No
+        } else {
+            self.spin(spin.limit, timeout)
+        };
+        // Nothing came within the spin: do not spin again until an idle
+        // gap is shorter than it.
+        spin.worth_it.set(wait == Wait::No);
+        Ok((wait, reaped, None))
+    }
+
+    /// After a park without a spin: if it was shorter than the spin,
+    /// spinning would have caught its work, so the next park spins.
+    #[inline(never)]
+    fn after_park(&self, started: Instant) {
+        if let Some(spin) = &self.spin {
+            if started.elapsed() < spin.limit {
+                spin.worth_it.set(true);
+            }
+        }
     }
 
     /// Polls the rings' shared memory until the kernel has something for
