@@ -491,6 +491,9 @@ impl Builder {
     /// `direct_descriptors + slots` entries, capped at `RLIMIT_NOFILE`.
     /// Needs Linux 5.19; earlier kernels leave every stream unregistered.
     /// [`RuntimeMetrics::registered_streams`] counts the slots in use.
+    /// Until its registration has completed (a turn of the loop) a new
+    /// stream has an operation in flight, so `into_std` on it reports
+    /// `WouldBlock` (retry after a `yield_now`).
     ///
     /// ```
     /// let rt = ringloop::Runtime::builder().register_streams(4096).build()?;
