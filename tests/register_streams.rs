@@ -90,6 +90,17 @@ async fn until_registered(n: u64) {
     .await;
 }
 
+/// Turns of the loop until the kernel's table of `slots` entries holds no
+/// file (the slot closes are detached operations).
+async fn until_table_empty(slots: u32) {
+    util::within(5, "slots closed", async {
+        while !table_entries(slots).is_empty() {
+            ringloop::yield_now().await;
+        }
+    })
+    .await;
+}
+
 async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap())
         .await
@@ -163,12 +174,7 @@ fn streams_are_registered_and_every_byte_arrives() {
         drop(client);
         // Both slots are closed with their streams.
         until_registered(0).await;
-        util::within(5, "slots closed", async {
-            while !table_entries(SLOTS).is_empty() {
-                ringloop::yield_now().await;
-            }
-        })
-        .await;
+        until_table_empty(SLOTS).await;
     });
 }
 
@@ -227,12 +233,7 @@ fn a_stream_dropped_before_its_registration_completes_leaks_nothing() {
             drop((client, server));
         }
         until_registered(0).await;
-        util::within(5, "slots closed", async {
-            while !table_entries(SLOTS).is_empty() {
-                ringloop::yield_now().await;
-            }
-        })
-        .await;
+        until_table_empty(SLOTS).await;
         drop(listener);
     });
     assert_eq!(util::fd_count(), before, "an fd outlived its stream");
@@ -287,12 +288,7 @@ fn into_std_and_close_free_the_slot() {
             .unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(std_client.read(&mut buf).unwrap(), 0, "EOF after close");
-        util::within(5, "slots closed", async {
-            while !table_entries(SLOTS).is_empty() {
-                ringloop::yield_now().await;
-            }
-        })
-        .await;
+        until_table_empty(SLOTS).await;
     });
 }
 
