@@ -602,8 +602,8 @@ impl Driver {
     /// spins if the last idle gaps suggest it pays. Returns how the turn
     /// goes on, what was reaped, and when a park without a spin started
     /// (to judge afterwards whether a spin would have paid). Kept out of
-    /// `turn`, which runs once per message at one connection and must stay
-    /// small enough to be inlined into.
+    /// `turn`, whose every call (once per message at one connection) only
+    /// checks whether a spin is configured.
     #[inline(never)]
     fn before_park(&self, wait: Wait) -> io::Result<(Wait, usize, Option<Instant>)> {
         let (Wait::Park(timeout), Some(spin)) = (wait, &self.spin) else {
