@@ -361,3 +361,44 @@ fn a_runtime_dropped_with_reads_in_flight_on_registered_streams_frees_everything
     drop(peers);
     assert_eq!(util::fd_count(), before, "an fd outlived the runtime");
 }
+
+#[test]
+fn a_slot_is_named_only_on_the_ring_that_holds_it() {
+    let _serial = serial();
+    // Streams registered in runtime A's table, then used from runtime B,
+    // whose table holds two other streams at the same slot numbers. B's
+    // SQEs must name A's streams by their fds, not by A's slot numbers
+    // (which in B are other sockets); and once A is dropped, so must any
+    // runtime's.
+    const SLOTS_A: u32 = 44;
+    const SLOTS_B: u32 = 45;
+    let rt_a = runtime(SLOTS_A);
+    let (a_client, a_server) = rt_a.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let pair = pair(&listener).await;
+        until_registered(2).await;
+        pair
+    });
+    runtime(SLOTS_B).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (b_client, b_server) = pair(&listener).await;
+        until_registered(2).await;
+        let (res, _) = a_client.write_all(b"meant for a".to_vec()).await;
+        res.unwrap();
+        let got = util::within(5, "read on a", read_exactly(&a_server, 11)).await;
+        assert_eq!(got, b"meant for a", "A's stream reached another socket");
+        // B's own streams still go through B's slots.
+        let (res, _) = b_client.write_all(b"meant for b".to_vec()).await;
+        res.unwrap();
+        let got = util::within(5, "read on b", read_exactly(&b_server, 11)).await;
+        assert_eq!(got, b"meant for b");
+    });
+    drop(rt_a);
+    // A is gone with its table: its streams still work, on their fds.
+    ringloop::run(async {
+        let (res, _) = a_server.write_all(b"after a".to_vec()).await;
+        res.unwrap();
+        let got = util::within(5, "read after a", read_exactly(&a_client, 7)).await;
+        assert_eq!(got, b"after a");
+    });
+}

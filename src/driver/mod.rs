@@ -19,6 +19,7 @@ use std::cell::{Cell, RefCell, RefMut, UnsafeCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -78,6 +79,19 @@ pub(crate) struct Stats {
 
 pub(crate) fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
+}
+
+thread_local! {
+    /// The driver (its address) whose SQE is being built on this thread, 0
+    /// outside a build: a stream registered in one ring's file table names
+    /// its slot only in SQEs for that ring (`SharedFd::ring_raw`).
+    static BUILDING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The driver (its address) whose SQE is being built now, 0 if none.
+#[inline]
+pub(crate) fn ring_being_built() -> usize {
+    BUILDING.get()
 }
 
 /// How a turn that would park spins first (`Builder::spin_before_park`).
@@ -208,6 +222,16 @@ impl Driver {
         self.table.borrow().in_kernel()
     }
 
+    /// Runs `build` (an op's SQE being built) with this driver as the ring
+    /// the SQE is for.
+    #[inline]
+    fn building<R>(&self, build: impl FnOnce() -> R) -> R {
+        let outer = BUILDING.replace(std::ptr::from_ref(self) as usize);
+        let built = build();
+        BUILDING.set(outer);
+        built
+    }
+
     /// Registers a provided-buffer ring under a new group id.
     ///
     /// # Safety
@@ -269,9 +293,9 @@ impl Driver {
     /// Registers a new stream's fd in the file table, if the runtime was
     /// asked to (`Builder::register_streams`): a detached op, whose CQE
     /// records the slot in `fd` (see `op::register_fd`).
-    pub(crate) fn register_stream(&self, fd: &crate::io::SharedFd) {
-        if self.register_streams.get() && !fd.in_table() {
-            let _ = self.submit_detached(RegisterFd::new(fd.clone()));
+    pub(crate) fn register_stream(self: &Rc<Self>, fd: &crate::io::SharedFd) {
+        if self.register_streams.get() && !fd.is_fixed() {
+            let _ = self.submit_detached(RegisterFd::new(fd.clone(), self));
         }
     }
 
@@ -388,7 +412,7 @@ impl Driver {
         // The op is at its final heap address: pointers the SQE takes into
         // it stay valid while the table owns the cell.
         let state = cell.0.insert(op);
-        let sqe = with_fixed_file(state.build(), state.fixed_file());
+        let sqe = self.building(|| with_fixed_file(state.build(), state.fixed_file()));
         match table.insert(cell, start) {
             Ok(id) => Ok((id, sqe)),
             Err((mut cell, err)) => match cell.0.take() {
@@ -886,7 +910,7 @@ impl Driver {
         let sqe = if self.is_closing() {
             None
         } else {
-            self.table.borrow_mut().rebuild(id)
+            self.building(|| self.table.borrow_mut().rebuild(id))
         };
         if let Some(sqe) = sqe {
             bump(&self.stats.retries);

@@ -11,9 +11,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use crate::driver::Op;
+use crate::driver::{Driver, Op, ring_being_built};
 use crate::op::close::Close;
 use crate::runtime::context;
 
@@ -30,11 +30,22 @@ struct Inner {
     /// A direct descriptor: `raw` is a slot of the ring's registered file
     /// table, used with `IOSQE_FIXED_FILE`; it is no fd of the process.
     fixed: Cell<bool>,
-    /// A slot of the ring's file table that holds this fd too
+    /// A slot of a ring's file table that holds this fd too
     /// (`Builder::register_streams`): ops that support it name the slot
-    /// (`IOSQE_FIXED_FILE`), sparing the kernel a file lookup per op. Closed
-    /// with the fd, when the owner and every op are done.
-    registered: Cell<Option<u32>>,
+    /// (`IOSQE_FIXED_FILE`) in SQEs for that ring, sparing the kernel a file
+    /// lookup per op. Closed with the fd, when the owner and every op are
+    /// done.
+    ///
+    /// Slots are their ring's own: an op for another ring (the stream used
+    /// from another runtime on this thread, or after the registering one
+    /// was dropped) names the fd. `registered_in` is the registering
+    /// driver's address (0: not registered), compared per op with the ring
+    /// the SQE is built for; `registering_ring` keeps that address from
+    /// being reused by another driver while the slot is recorded (a weak
+    /// reference: a dropped runtime's driver is not kept alive).
+    registered: Cell<u32>,
+    registered_in: Cell<usize>,
+    registering_ring: RefCell<Weak<Driver>>,
 }
 
 impl SharedFd {
@@ -44,7 +55,9 @@ impl SharedFd {
                 raw: fd.as_raw_fd(),
                 fd: RefCell::new(Some(fd)),
                 fixed: Cell::new(false),
-                registered: Cell::new(None),
+                registered: Cell::new(0),
+                registered_in: Cell::new(0),
+                registering_ring: RefCell::new(Weak::new()),
             }),
         }
     }
@@ -56,7 +69,9 @@ impl SharedFd {
                 raw: RawFd::try_from(slot).unwrap_or(RawFd::MAX),
                 fd: RefCell::new(None),
                 fixed: Cell::new(true),
-                registered: Cell::new(None),
+                registered: Cell::new(0),
+                registered_in: Cell::new(0),
+                registering_ring: RefCell::new(Weak::new()),
             }),
         }
     }
@@ -75,8 +90,9 @@ impl SharedFd {
     /// What an op that supports `IOSQE_FIXED_FILE` names in its SQE: the
     /// slot of the file table when the fd is registered there (or is a
     /// direct descriptor), else the fd. Goes with [`in_table`](Self::in_table).
+    #[inline]
     pub(crate) fn ring_raw(&self) -> RawFd {
-        match self.inner.registered.get() {
+        match self.slot_here() {
             Some(slot) => RawFd::try_from(slot).unwrap_or(RawFd::MAX),
             None => self.inner.raw,
         }
@@ -84,15 +100,26 @@ impl SharedFd {
 
     /// Whether [`ring_raw`](Self::ring_raw) is a slot of the ring's file
     /// table (the op's SQE must set `IOSQE_FIXED_FILE`).
+    #[inline]
     pub(crate) fn in_table(&self) -> bool {
-        self.inner.fixed.get() || self.inner.registered.get().is_some()
+        self.inner.fixed.get() || self.slot_here().is_some()
     }
 
-    /// Records that the fd is also registered in slot `slot` of the ring's
+    /// The registered slot, if the SQE being built is for the ring that
+    /// holds it.
+    #[inline]
+    fn slot_here(&self) -> Option<u32> {
+        let ring = self.inner.registered_in.get();
+        (ring != 0 && ring == ring_being_built()).then(|| self.inner.registered.get())
+    }
+
+    /// Records that the fd is also registered in slot `slot` of `ring`'s
     /// file table (see `op::register_fd`).
-    pub(crate) fn set_registered(&self, slot: u32) {
+    pub(crate) fn set_registered(&self, slot: u32, ring: Weak<Driver>) {
         if !self.inner.fixed.get() {
-            self.inner.registered.set(Some(slot));
+            self.inner.registered.set(slot);
+            self.inner.registered_in.set(ring.as_ptr() as usize);
+            *self.inner.registering_ring.borrow_mut() = ring;
         }
     }
 
@@ -141,24 +168,27 @@ impl SharedFd {
                 raw: -1,
                 fd: RefCell::new(None),
                 fixed: Cell::new(false),
-                registered: Cell::new(None),
+                registered: Cell::new(0),
+                registered_in: Cell::new(0),
+                registering_ring: RefCell::new(Weak::new()),
             }),
         }
     }
 }
 
 impl Inner {
-    /// Closes the file-table slot that also holds the fd, if any (detached:
-    /// nothing waits for it). No op uses it any more: every op holds a
-    /// clone of the `SharedFd`, and this runs once the last one is gone.
+    /// Closes the file-table slot that also holds the fd, if any, on the
+    /// ring that holds it (detached: nothing waits for it). No op uses it
+    /// any more: every op holds a clone of the `SharedFd`, and this runs
+    /// once the last one is gone. A ring already dropped took its table
+    /// with it.
     fn release_slot(&self) {
-        let Some(slot) = self.registered.take() else {
+        if self.registered_in.replace(0) == 0 {
             return;
-        };
-        if let Some(driver) = context::driver() {
+        }
+        let slot = self.registered.get();
+        if let Some(driver) = self.registering_ring.take().upgrade() {
             driver.stream_unregistered();
-            // Without a running loop the slot stays taken until the ring
-            // closes (which frees the whole table).
             let _ = driver.submit_detached(Close::fixed(RawFd::try_from(slot).unwrap_or(-1)));
         }
     }

@@ -12,13 +12,13 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::{Rc, Weak};
 
 use io_uring::{opcode, squeue};
 
 use super::Operation;
-use crate::driver::Completion;
+use crate::driver::{Completion, Driver};
 use crate::io::SharedFd;
-use crate::runtime::context;
 
 /// `IORING_FILE_INDEX_ALLOC`: the kernel picks a free slot (in the
 /// table's allocation range) and writes it back over the fd.
@@ -26,23 +26,29 @@ const FILE_INDEX_ALLOC: i32 = -1;
 
 pub(crate) struct RegisterFd {
     fd: SharedFd,
+    /// The ring whose table the slot is in.
+    ring: Weak<Driver>,
     /// What the kernel reads (the fd to register) and then overwrites with
     /// the slot it allocated. Lives in the op's heap cell until the CQE.
     fds: [RawFd; 1],
 }
 
 impl RegisterFd {
-    pub(crate) fn new(fd: SharedFd) -> RegisterFd {
+    pub(crate) fn new(fd: SharedFd, ring: &Rc<Driver>) -> RegisterFd {
         let raw = fd.raw();
-        RegisterFd { fd, fds: [raw] }
+        RegisterFd {
+            fd,
+            ring: Rc::downgrade(ring),
+            fds: [raw],
+        }
     }
 
     fn record(&self, result: i32) {
         // One file updated: the kernel wrote the slot it chose over the fd.
         if result == 1 {
             if let Ok(slot) = u32::try_from(self.fds[0]) {
-                self.fd.set_registered(slot);
-                if let Some(driver) = context::driver() {
+                self.fd.set_registered(slot, self.ring.clone());
+                if let Some(driver) = self.ring.upgrade() {
                     driver.stream_registered();
                 }
             }
