@@ -27,25 +27,9 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-/// Reads from `peer` until it has `len` bytes.
-async fn read_exactly(peer: &TcpStream, len: usize) -> Vec<u8> {
-    let mut received = Vec::with_capacity(len);
-    while received.len() < len {
-        let (res, buf) = peer.read(Vec::with_capacity(64 * 1024)).await;
-        let n = res.expect("read");
-        assert!(
-            n > 0,
-            "the peer closed after {} of {len} bytes",
-            received.len()
-        );
-        received.extend_from_slice(&buf);
-    }
-    received
-}
-
 /// Reads from `peer` exactly the bytes of `expected`, and checks them.
 async fn expect_received(peer: &TcpStream, expected: &[u8]) {
-    let received = util::within(10, "read", read_exactly(peer, expected.len())).await;
+    let received = util::within(10, "read", util::read_exactly(peer, expected.len())).await;
     assert!(
         received == expected,
         "the bytes arrived altered or out of order"
@@ -108,7 +92,7 @@ fn a_send_that_would_block_goes_through_the_ring_in_order() {
         let (peer, stream) = util::tcp_pair().await;
         // More than loopback's largest send buffer (tcp_wmem max, 4 MiB).
         let data = pattern(8 << 20, 3);
-        let reader = ringloop::spawn(async move { read_exactly(&peer, 8 << 20).await });
+        let reader = ringloop::spawn(async move { util::read_exactly(&peer, 8 << 20).await });
         quiet_tick().await;
         let before = metrics();
         let (res, _) = util::within(30, "write_all", stream.write_all(data.clone())).await;

@@ -14,18 +14,6 @@ use std::time::Duration;
 use ringloop::buf::BufRing;
 use ringloop::net::{TcpSocket, TcpStream};
 
-/// Reads from `peer` until it has `len` bytes (or EOF, which fails).
-async fn read_exactly(peer: &TcpStream, len: usize) -> Vec<u8> {
-    let mut received = Vec::with_capacity(len);
-    while received.len() < len {
-        let (res, buf) = peer.read(Vec::with_capacity(64 * 1024)).await;
-        let n = res.expect("read");
-        assert!(n > 0, "EOF after {} of {len} bytes", received.len());
-        received.extend_from_slice(&buf);
-    }
-    received
-}
-
 /// A connected pair whose accepted side (`peer`) has a 4 KiB receive
 /// buffer: a write of megabytes cannot complete until the peer reads.
 async fn small_window_pair() -> (TcpStream, TcpStream) {
@@ -71,7 +59,7 @@ fn every_byte_arrives_in_order() {
     ringloop::run(async {
         let (peer, stream) = util::tcp_pair().await;
         let (data, pieces) = pieces(8 << 20, 7);
-        let reader = ringloop::spawn(async move { read_exactly(&peer, 8 << 20).await });
+        let reader = ringloop::spawn(async move { util::read_exactly(&peer, 8 << 20).await });
         let mut tx = stream.write_behind();
         for piece in pieces {
             tx.write(piece).await.expect("write");
@@ -102,7 +90,7 @@ fn a_write_returns_before_the_send_completes_and_flush_waits_for_it() {
             tx.is_sending(),
             "4 MiB went out to a peer that does not read"
         );
-        let reader = ringloop::spawn(async move { read_exactly(&peer, 4 << 20).await });
+        let reader = ringloop::spawn(async move { util::read_exactly(&peer, 4 << 20).await });
         util::within(20, "flush", tx.flush()).await.expect("flush");
         let received = util::within(20, "reader", reader).await.unwrap();
         assert!(received == data);
@@ -125,7 +113,7 @@ fn a_short_eager_send_sends_the_rest_through_the_ring_in_order() {
             assert_eq!(eager, 1, "the write did not try a send(2) first");
         }
         assert!(tx.is_sending(), "the rest of 4 MiB did not go to the ring");
-        let reader = ringloop::spawn(async move { read_exactly(&peer, 4 << 20).await });
+        let reader = ringloop::spawn(async move { util::read_exactly(&peer, 4 << 20).await });
         util::within(20, "flush", tx.flush()).await.unwrap();
         let received = util::within(20, "reader", reader).await.unwrap();
         assert!(
@@ -240,7 +228,7 @@ fn a_pooled_buffer_goes_back_when_the_send_completes_without_another_poll() {
             let message = vec![i; 100 + usize::from(i)];
             let (res, _) = peer.write_all(message.clone()).await;
             res.unwrap();
-            let echoed = util::within(5, "echo", read_exactly(&peer, message.len())).await;
+            let echoed = util::within(5, "echo", util::read_exactly(&peer, message.len())).await;
             assert_eq!(echoed, message, "message {i}");
         }
         drop(peer);
@@ -307,7 +295,8 @@ fn a_cancelled_write_loses_nothing_already_accepted() {
         );
         // The first send still completes once the peer reads, and a new
         // write follows it in order.
-        let reader = ringloop::spawn(async move { read_exactly(&peer, (4 << 20) + 1000).await });
+        let reader =
+            ringloop::spawn(async move { util::read_exactly(&peer, (4 << 20) + 1000).await });
         tx.write(second.clone()).await.unwrap();
         util::within(20, "flush", tx.flush()).await.unwrap();
         let received = util::within(20, "reader", reader).await.unwrap();
@@ -325,7 +314,7 @@ fn a_reset_in_the_middle_of_a_send_fails_with_its_errno() {
         // Part of the send gets through; then the peer resets with the
         // rest unsent. The kernel's CQE then carries a short count, not
         // the errno: the writer must still report the reset as such.
-        let got = read_exactly(&peer, 1 << 20).await;
+        let got = util::read_exactly(&peer, 1 << 20).await;
         assert!(got.len() < 8 << 20 && got.iter().all(|&b| b == 1));
         peer.set_linger(Some(Duration::ZERO)).unwrap();
         drop(peer);
@@ -443,7 +432,7 @@ fn a_direct_descriptor_writes_behind_with_fixed_file_sends() {
         let mut incoming = listener.incoming_direct().unwrap();
         let stream = util::within(5, "accept", incoming.next()).await.unwrap();
         let (data, pieces) = pieces(2 << 20, 13);
-        let reader = ringloop::spawn(async move { read_exactly(&client, 2 << 20).await });
+        let reader = ringloop::spawn(async move { util::read_exactly(&client, 2 << 20).await });
         // A direct descriptor has no fd for send(2): every send goes
         // through the ring, with IOSQE_FIXED_FILE.
         let eager_before = ringloop::runtime::metrics().unwrap().eager_sends;

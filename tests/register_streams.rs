@@ -109,18 +109,6 @@ async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-/// Reads from `stream` until it has `len` bytes.
-async fn read_exactly(stream: &TcpStream, len: usize) -> Vec<u8> {
-    let mut received = Vec::with_capacity(len);
-    while received.len() < len {
-        let (res, buf) = stream.read(Vec::with_capacity(64 * 1024)).await;
-        let n = res.expect("read");
-        assert!(n > 0, "EOF after {} of {len} bytes", received.len());
-        received.extend_from_slice(&buf);
-    }
-    received
-}
-
 #[test]
 fn streams_are_registered_and_every_byte_arrives() {
     let _serial = serial();
@@ -146,7 +134,7 @@ fn streams_are_registered_and_every_byte_arrives() {
             let (res, _) = client.write_all(chunk).await;
             res.unwrap();
         }
-        let received = util::within(10, "read", read_exactly(&server, sent.len())).await;
+        let received = util::within(10, "read", util::read_exactly(&server, sent.len())).await;
         assert!(received == sent, "bytes lost or reordered");
 
         // Multishot receive into a pool, written back write-behind.
@@ -167,7 +155,7 @@ fn streams_are_registered_and_every_byte_arrives() {
         rng.fill(&mut payload);
         let (res, _) = client.write_all(payload.clone()).await;
         res.unwrap();
-        let echoed = util::within(10, "echo", read_exactly(&client, payload.len())).await;
+        let echoed = util::within(10, "echo", util::read_exactly(&client, payload.len())).await;
         assert!(echoed == payload, "the echo lost or reordered bytes");
         client.shutdown(std::net::Shutdown::Write).await.unwrap();
         util::within(10, "echo task", echo).await.unwrap();
@@ -206,7 +194,7 @@ fn ring_operations_name_the_slot_not_the_fd() {
 
         let (res, _) = client.write_all(b"through the slot".to_vec()).await;
         res.unwrap();
-        let got = util::within(5, "read", read_exactly(&server, 16)).await;
+        let got = util::within(5, "read", util::read_exactly(&server, 16)).await;
         assert_eq!(got, b"through the slot");
         decoy_peer.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 64];
@@ -257,7 +245,7 @@ fn a_full_table_leaves_later_streams_unregistered_and_working() {
             let msg = format!("pair {i}").into_bytes();
             let (res, _) = client.write_all(msg.clone()).await;
             res.unwrap();
-            let got = util::within(5, "read", read_exactly(server, msg.len())).await;
+            let got = util::within(5, "read", util::read_exactly(server, msg.len())).await;
             assert_eq!(got, msg);
         }
     });
@@ -277,7 +265,7 @@ fn into_std_and_close_free_the_slot() {
         until_registered(1).await;
         std_client.set_nonblocking(false).unwrap();
         std_client.write_all(b"from std").unwrap();
-        let got = util::within(5, "read", read_exactly(&server, 8)).await;
+        let got = util::within(5, "read", util::read_exactly(&server, 8)).await;
         assert_eq!(got, b"from std");
 
         // close: the slot and the fd go, and the peer sees EOF.
@@ -305,7 +293,7 @@ fn eager_sends_still_use_the_fd() {
             let msg = round.to_le_bytes().to_vec();
             let (res, _) = client.write_all(msg.clone()).await;
             res.unwrap();
-            let got = util::within(5, "read", read_exactly(&server, 4)).await;
+            let got = util::within(5, "read", util::read_exactly(&server, 4)).await;
             assert_eq!(got, msg);
         }
         let eager = ringloop::runtime::metrics().unwrap().eager_sends - before;
@@ -385,12 +373,12 @@ fn a_slot_is_named_only_on_the_ring_that_holds_it() {
         until_registered(2).await;
         let (res, _) = a_client.write_all(b"meant for a".to_vec()).await;
         res.unwrap();
-        let got = util::within(5, "read on a", read_exactly(&a_server, 11)).await;
+        let got = util::within(5, "read on a", util::read_exactly(&a_server, 11)).await;
         assert_eq!(got, b"meant for a", "A's stream reached another socket");
         // B's own streams still go through B's slots.
         let (res, _) = b_client.write_all(b"meant for b".to_vec()).await;
         res.unwrap();
-        let got = util::within(5, "read on b", read_exactly(&b_server, 11)).await;
+        let got = util::within(5, "read on b", util::read_exactly(&b_server, 11)).await;
         assert_eq!(got, b"meant for b");
     });
     drop(rt_a);
@@ -398,7 +386,7 @@ fn a_slot_is_named_only_on_the_ring_that_holds_it() {
     ringloop::run(async {
         let (res, _) = a_server.write_all(b"after a".to_vec()).await;
         res.unwrap();
-        let got = util::within(5, "read after a", read_exactly(&a_client, 7)).await;
+        let got = util::within(5, "read after a", util::read_exactly(&a_client, 7)).await;
         assert_eq!(got, b"after a");
     });
 }

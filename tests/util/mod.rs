@@ -14,6 +14,22 @@ pub async fn tcp_pair() -> (ringloop::net::TcpStream, ringloop::net::TcpStream) 
     (peer, accepted)
 }
 
+/// Reads from `stream` until it has `len` bytes; EOF before that fails.
+pub async fn read_exactly(stream: &ringloop::net::TcpStream, len: usize) -> Vec<u8> {
+    let mut received = Vec::with_capacity(len);
+    while received.len() < len {
+        let (res, buf) = stream.read(Vec::with_capacity(64 * 1024)).await;
+        let n = res.expect("read");
+        assert!(
+            n > 0,
+            "the peer closed after {} of {len} bytes",
+            received.len()
+        );
+        received.extend_from_slice(&buf);
+    }
+    received
+}
+
 /// Open file descriptors of this process.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
