@@ -385,6 +385,91 @@ fn a_runtime_dropped_with_a_send_in_flight_frees_it() {
     );
 }
 
+/// A runtime that sends everything through the ring: an eager `send(2)`
+/// takes no op slot.
+fn ring_only() -> ringloop::Runtime {
+    ringloop::Runtime::builder()
+        .eager_sends(false)
+        .build()
+        .unwrap()
+}
+
+/// Bytes of one type after another (the writer keeps one op slot for its
+/// sends while their buffer type stays the same, and starts a new one when
+/// it changes): every byte arrives in order, the writer holds exactly one
+/// slot between sends, and none once it is dropped.
+#[test]
+fn buffers_of_changing_types_arrive_in_order_and_the_writer_keeps_one_slot() {
+    ring_only().block_on(async {
+        let (peer, stream) = util::tcp_pair().await;
+        let (data, pieces) = pieces(1 << 20, 21);
+        let total = data.len();
+        let reader = ringloop::spawn(async move { util::read_exactly(&peer, total).await });
+        let slots = || ringloop::runtime::metrics().unwrap().op_slots;
+        let before = slots();
+        let mut tx = stream.write_behind();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            // Runs of each type, and single changes.
+            match (i / 3 + i % 2) % 3 {
+                0 => tx.write(piece).await.unwrap(),
+                1 => tx.write(piece.into_boxed_slice()).await.unwrap(),
+                _ => tx.write(Tracked(piece, Rc::new(()))).await.unwrap(),
+            }
+            if i % 5 == 0 {
+                tx.flush().await.unwrap();
+                assert_eq!(slots(), before + 1, "write {i}: one kept slot");
+            }
+        }
+        tx.flush().await.unwrap();
+        assert_eq!(slots(), before + 1, "one kept slot after the last send");
+        drop(tx);
+        assert_eq!(slots(), before, "the writer's slot outlived it");
+        let received = util::within(20, "reader", reader).await.unwrap();
+        assert!(
+            received == data,
+            "the bytes arrived altered or out of order"
+        );
+    });
+}
+
+/// A writer used from two runtimes in turn (on one thread) keeps its slot
+/// in the runtime it last sent from, and leaves none behind in either.
+#[test]
+fn a_writer_moving_between_runtimes_leaves_no_slot_behind() {
+    let (first, second) = (ring_only(), ring_only());
+    let (peer, stream) = first.block_on(util::tcp_pair());
+    let mut tx = stream.write_behind();
+    let mut sent = Vec::new();
+    for round in 0..4u8 {
+        let rt = if round % 2 == 0 { &first } else { &second };
+        rt.block_on(async {
+            let piece = vec![round; 1000];
+            sent.extend_from_slice(&piece);
+            tx.write(piece).await.unwrap();
+            tx.flush().await.unwrap();
+        });
+        let (now, other) = if round % 2 == 0 {
+            (&first, &second)
+        } else {
+            (&second, &first)
+        };
+        assert_eq!(
+            now.metrics().op_slots,
+            1,
+            "round {round}: kept where it sent"
+        );
+        assert_eq!(other.metrics().op_slots, 0, "round {round}: left the other");
+    }
+    drop(tx);
+    assert_eq!(first.metrics().op_slots, 0);
+    assert_eq!(second.metrics().op_slots, 0);
+    let received = first.block_on(util::read_exactly(&peer, sent.len()));
+    assert!(
+        received == sent,
+        "the bytes arrived altered or out of order"
+    );
+}
+
 #[test]
 fn an_empty_write_submits_nothing() {
     ringloop::run(async {

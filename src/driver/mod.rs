@@ -351,6 +351,11 @@ impl Driver {
         self.free_bgids.borrow_mut().push(bgid);
     }
 
+    /// Entries in the op table, of any state.
+    pub(crate) fn op_slots(&self) -> usize {
+        self.table.borrow().len()
+    }
+
     pub(crate) fn in_flight_by_kind(&self) -> Vec<(&'static str, usize)> {
         self.table.borrow().in_kernel_by_kind()
     }
@@ -486,12 +491,47 @@ impl Driver {
         }
     }
 
-    /// Cancels a detached op whose final CQE has not come yet (the send in
-    /// flight of a dropped `WriteBehind`). A no-op once it has.
-    pub(crate) fn cancel_detached(&self, id: OpId) {
-        let live = self.table.borrow_mut().is_orphaned(id);
-        if live {
-            self.push_cancel(id.to_user_data());
+    /// Submits `op` detached into the slot its submitter kept from its
+    /// previous op of the same type (`lane`, the id that op was given), or
+    /// into a new kept slot: a writer that sends one op after another
+    /// allocates no slot and no cell per op (see `Start::Kept`). Returns
+    /// the op's id, the lane for the next one. On failure (the driver has
+    /// shut down) the op comes back with the error.
+    pub(crate) fn submit_kept<T: Operation>(
+        &self,
+        lane: Option<OpId>,
+        op: T,
+    ) -> Result<OpId, (T, io::Error)> {
+        if self.is_shut_down() {
+            return Err((op, shut_down_error()));
+        }
+        if let Some(lane) = lane {
+            let mut table = self.table.borrow_mut();
+            if let Some((id, cell)) = table.refill::<OpCell<T>>(lane) {
+                // The cell is at its heap address in the table: pointers
+                // the SQE takes into the op stay valid until its CQE.
+                let state = cell.0.insert(op);
+                let sqe = self.building(|| with_fixed_file(state.build(), state.fixed_file()));
+                drop(table);
+                self.push(sqe.user_data(id.to_user_data()));
+                return Ok(id);
+            }
+            // Another type, or the slot is gone: start a new lane.
+            drop(table);
+            self.drop_kept(lane);
+        }
+        self.submit(op, Start::Kept)
+    }
+
+    /// The keeper of a kept slot lets it go: a parked slot is freed now;
+    /// an op still in flight is cancelled (the send of a dropped
+    /// `WriteBehind`) and freed at its final CQE.
+    pub(crate) fn drop_kept(&self, lane: OpId) {
+        let unkept = self.table.borrow_mut().unkeep(lane);
+        match unkept {
+            Orphan::Cancel => self.push_cancel(lane.to_user_data()),
+            Orphan::Free(cell) => self.free(cell),
+            Orphan::Gone => {}
         }
     }
 
@@ -886,6 +926,7 @@ impl Driver {
                 match effect {
                     CqeEffect::Wake(waker) => waker.wake(),
                     CqeEffect::Free(op) => self.free(op),
+                    CqeEffect::Park(id, cell) => self.park(id, cell),
                     CqeEffect::Again(id) => self.submit_again(id),
                     CqeEffect::Nothing | CqeEffect::Stale => {}
                 }
@@ -899,6 +940,22 @@ impl Driver {
     fn free(&self, mut op: Box<dyn InFlight>) {
         if op.release() {
             self.table.borrow_mut().recycle_released(op);
+        }
+    }
+
+    /// A kept op the kernel is done with: its state is dropped here, with
+    /// nothing borrowed, and the emptied cell goes back to its parked slot
+    /// for the keeper's next op (or to the spares, if the keeper let the
+    /// slot go meanwhile).
+    fn park(&self, id: OpId, mut cell: Box<dyn InFlight>) {
+        if !cell.release() {
+            // It cannot carry another op: the slot keeps its stand-in,
+            // which the keeper's next op will not fit.
+            return;
+        }
+        let unparked = self.table.borrow_mut().unpark(id, cell);
+        if let Some(cell) = unparked {
+            self.table.borrow_mut().recycle_released(cell);
         }
     }
 

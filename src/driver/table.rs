@@ -20,6 +20,11 @@
 //!
 //!     Streaming (multishot): CQEs queue; the final one marks it ended;
 //!     orphan before the end -> Orphaned, after the end -> removed.
+//!
+//!     Kept (a detached op whose submitter keeps the slot):
+//!     Orphaned --final CQE--> Parked --refill--> Orphaned (new generation)
+//!                               |
+//!                            unkeep --> (removed)
 //! ```
 
 use std::any::{Any, TypeId};
@@ -138,12 +143,19 @@ enum Lifecycle {
     },
     /// The future is gone; the entry lives until the final CQE.
     Orphaned,
+    /// A kept slot between two ops: the kernel is done with the last one,
+    /// its state has been released, and the emptied cell waits for the
+    /// keeper's next op ([`OpTable::refill`]).
+    Parked,
 }
 
 struct Slot {
     generation: u32,
     /// Entered as multishot: its CQEs are shown to `observe`.
     multishot: bool,
+    /// Entered as [`Start::Kept`] and not yet given up by its keeper: the
+    /// final CQE parks the slot instead of removing it.
+    kept: bool,
     lifecycle: Lifecycle,
     op: Box<dyn InFlight>,
 }
@@ -157,6 +169,12 @@ pub(crate) enum Start {
     Multishot,
     /// An op no future awaits (a close the driver issues on its own).
     Detached,
+    /// A detached op whose submitter keeps the slot for its next op of the
+    /// same type (one write-behind send after another): after the final
+    /// CQE the slot is parked with its emptied cell, and
+    /// [`OpTable::refill`] reuses both, so that no slot or cell is
+    /// allocated per op. The keeper ends it with [`OpTable::unkeep`].
+    Kept,
 }
 
 /// What the driver must do after a CQE was recorded.
@@ -168,6 +186,10 @@ pub(crate) enum CqeEffect {
     /// The op ended with no future waiting: drop its state (outside any
     /// borrow of the driver, as dropping it may submit a close).
     Free(Box<dyn InFlight>),
+    /// A kept op ended: its slot is parked, and its cell is lent out so
+    /// that the driver can release the state outside any borrow, then
+    /// give the emptied cell back with [`OpTable::unpark`].
+    Park(OpId, Box<dyn InFlight>),
     /// An orphaned op's final CQE, but the op asked to go again
     /// ([`InFlight::again`]): it keeps its slot and id, and the driver
     /// submits its [`rebuild`](OpTable::rebuild) (or gives it up).
@@ -242,6 +264,7 @@ impl OpTable {
             return Err((op, err));
         };
         let multishot = matches!(start, Start::Multishot);
+        let kept = matches!(start, Start::Kept);
         let lifecycle = match start {
             Start::Single(waker) => Lifecycle::Waiting { waker, first: None },
             Start::Multishot => Lifecycle::Streaming {
@@ -249,11 +272,12 @@ impl OpTable {
                 waker: None,
                 ended: false,
             },
-            Start::Detached => Lifecycle::Orphaned,
+            Start::Detached | Start::Kept => Lifecycle::Orphaned,
         };
         entry.insert(Slot {
             generation,
             multishot,
+            kept,
             lifecycle,
             op,
         });
@@ -322,13 +346,81 @@ impl OpTable {
                     return CqeEffect::Again(id);
                 }
                 self.in_kernel -= 1;
+                if slot.kept {
+                    slot.lifecycle = Lifecycle::Parked;
+                    // A zero-sized stand-in: no allocation.
+                    let cell = std::mem::replace(&mut slot.op, Box::new(Vacant));
+                    return CqeEffect::Park(id, cell);
+                }
                 let slot = self.slots.remove(id.key as usize);
                 CqeEffect::Free(slot.op)
             }
-            Lifecycle::Completed(_) => {
+            Lifecycle::Completed(_) | Lifecycle::Parked => {
                 self.stale_cqes += 1;
                 CqeEffect::Stale
             }
+        }
+    }
+
+    /// Gives a parked slot its emptied cell back (after
+    /// [`CqeEffect::Park`]). The cell comes back if the slot is no longer
+    /// parked under `id` (its keeper gave it up meanwhile): the caller
+    /// frees or recycles it.
+    pub(crate) fn unpark(
+        &mut self,
+        id: OpId,
+        cell: Box<dyn InFlight>,
+    ) -> Option<Box<dyn InFlight>> {
+        match slot_in(&mut self.slots, id) {
+            Some(slot) if matches!(slot.lifecycle, Lifecycle::Parked) => {
+                slot.op = cell;
+                None
+            }
+            _ => Some(cell),
+        }
+    }
+
+    /// The kept slot `id`, parked, with a cell of type `C`, made ready for
+    /// the keeper's next op: it gets a new generation (the returned id, so
+    /// a late cancel aimed at the previous op cannot reach this one) and is
+    /// owned by the kernel again once the caller has filled the cell and
+    /// pushed the SQE. `None` if the slot is not parked under `id` or
+    /// holds another cell type: the caller unkeeps it and inserts afresh.
+    pub(crate) fn refill<C: InFlight>(&mut self, id: OpId) -> Option<(OpId, &mut C)> {
+        let generation = self.generation();
+        let slot = slot_in(&mut self.slots, id)?;
+        let op: &mut dyn Any = &mut *slot.op;
+        if !matches!(slot.lifecycle, Lifecycle::Parked) || !op.is::<C>() {
+            return None;
+        }
+        slot.generation = generation;
+        slot.lifecycle = Lifecycle::Orphaned;
+        self.in_kernel += 1;
+        let cell = op.downcast_mut::<C>()?;
+        Some((
+            OpId {
+                key: id.key,
+                generation,
+            },
+            cell,
+        ))
+    }
+
+    /// The keeper of the kept slot `id` lets it go: a parked slot leaves
+    /// the table now (`Free`); an op still in flight becomes an ordinary
+    /// detached one, freed at its final CQE (`Cancel`: the caller cancels
+    /// it if it wants it stopped).
+    pub(crate) fn unkeep(&mut self, id: OpId) -> Orphan {
+        let Some(slot) = slot_in(&mut self.slots, id) else {
+            return Orphan::Gone;
+        };
+        match slot.lifecycle {
+            Lifecycle::Parked => Orphan::Free(self.slots.remove(id.key as usize).op),
+            Lifecycle::Orphaned if slot.kept => {
+                slot.kept = false;
+                Orphan::Cancel
+            }
+            _ => Orphan::Gone,
         }
     }
 
@@ -362,7 +454,9 @@ impl OpTable {
                 store_waker(waker, new_waker);
                 PollSingle::Pending
             }
-            Lifecycle::Streaming { .. } | Lifecycle::Orphaned => PollSingle::Gone,
+            Lifecycle::Streaming { .. } | Lifecycle::Orphaned | Lifecycle::Parked => {
+                PollSingle::Gone
+            }
         }
     }
 
@@ -447,12 +541,13 @@ impl OpTable {
                     Orphan::Cancel
                 }
             }
-            Lifecycle::Orphaned => Orphan::Gone,
+            Lifecycle::Orphaned | Lifecycle::Parked => Orphan::Gone,
         }
     }
 
     /// Whether `id` is a detached (or orphaned) op whose final CQE has not
     /// come yet.
+    #[cfg(test)]
     pub(crate) fn is_orphaned(&mut self, id: OpId) -> bool {
         self.slot_mut(id)
             .is_some_and(|slot| matches!(slot.lifecycle, Lifecycle::Orphaned))
@@ -463,9 +558,8 @@ impl OpTable {
         self.in_kernel
     }
 
-    #[cfg(test)]
     /// Entries of any kind, including completed ones a future has yet to
-    /// take.
+    /// take and parked ones.
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -483,7 +577,7 @@ impl OpTable {
             let in_kernel = match &slot.lifecycle {
                 Lifecycle::Waiting { .. } | Lifecycle::Orphaned => true,
                 Lifecycle::Streaming { ended, .. } => !ended,
-                Lifecycle::Completed(_) => false,
+                Lifecycle::Completed(_) | Lifecycle::Parked => false,
             };
             if !in_kernel {
                 continue;
@@ -506,7 +600,7 @@ impl OpTable {
             .filter(|(_, slot)| match &slot.lifecycle {
                 Lifecycle::Waiting { .. } | Lifecycle::Orphaned => true,
                 Lifecycle::Streaming { ended, .. } => !ended,
-                Lifecycle::Completed(_) => false,
+                Lifecycle::Completed(_) | Lifecycle::Parked => false,
             })
             .map(|(key, slot)| OpId {
                 key: key as u32,
@@ -520,6 +614,13 @@ impl OpTable {
 fn short_type_name(full: &'static str) -> &'static str {
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)
+}
+
+/// What a parked slot holds while its cell is lent out (`CqeEffect::Park`).
+struct Vacant;
+
+impl InFlight for Vacant {
+    fn orphaned(&mut self, _: Completion) {}
 }
 
 fn slot_in(slots: &mut Slab<Slot>, id: OpId) -> Option<&mut Slot> {
@@ -943,6 +1044,134 @@ mod tests {
         assert_eq!(*log.borrow(), ["cqe 1", "given up", "dropped"]);
     }
 
+    /// The cell a kept op's final CQE lends out: the fake op itself.
+    fn parked(effect: CqeEffect) -> (OpId, Box<dyn InFlight>) {
+        match effect {
+            CqeEffect::Park(id, cell) => (id, cell),
+            _ => panic!("a kept op's final CQE parks its slot"),
+        }
+    }
+
+    #[test]
+    fn a_kept_slot_is_parked_and_refilled_under_a_new_generation() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let first = table
+            .insert(fake(&log, "send"), Start::Kept)
+            .unwrap_or_else(|_| panic!("insert"));
+        assert_eq!(table.in_kernel(), 1);
+        let (id, cell) = parked(table.complete(first, done(64)));
+        assert_eq!(id, first);
+        assert_eq!(table.in_kernel(), 0, "parked: not the kernel's");
+        assert_eq!(table.len(), 1, "the slot stays");
+        assert!(
+            table.refill::<FakeOp>(first).is_none(),
+            "no refill while the cell is lent out"
+        );
+        assert!(table.unpark(first, cell).is_none(), "the cell goes back");
+        assert!(
+            table.refill::<OtherOp>(first).is_none(),
+            "a cell of another type is never handed out"
+        );
+        assert!(table.kernel_owned().is_empty());
+
+        let (second, _cell) = table.refill::<FakeOp>(first).expect("refilled");
+        assert_eq!(second.key, first.key, "the same slot");
+        assert_ne!(second.generation, first.generation, "a new name");
+        assert_eq!(table.in_kernel(), 1);
+        assert_eq!(table.kernel_owned(), [second]);
+        assert!(
+            matches!(table.complete(first, done(1)), CqeEffect::Stale),
+            "a late CQE of the previous op reaches nothing"
+        );
+        assert!(
+            table.refill::<FakeOp>(second).is_none(),
+            "not while in flight"
+        );
+        let (_, cell) = parked(table.complete(second, done(64)));
+        assert!(table.unpark(second, cell).is_none());
+        let Orphan::Free(cell) = table.unkeep(second) else {
+            panic!("a parked slot is freed when its keeper lets go");
+        };
+        drop(cell);
+        assert_eq!(table.len(), 0);
+        assert!(matches!(table.unkeep(second), Orphan::Gone), "only once");
+        assert_eq!(
+            *log.borrow(),
+            ["send orphaned 64", "send orphaned 64", "send dropped"]
+        );
+    }
+
+    #[test]
+    fn a_kept_op_let_go_in_flight_is_freed_at_its_final_cqe() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let id = table
+            .insert(fake(&log, "send"), Start::Kept)
+            .unwrap_or_else(|_| panic!("insert"));
+        assert!(
+            matches!(table.unkeep(id), Orphan::Cancel),
+            "still the kernel's: the keeper may cancel it"
+        );
+        assert!(matches!(table.unkeep(id), Orphan::Gone), "only once");
+        assert_eq!(table.in_kernel(), 1);
+        let CqeEffect::Free(op) = table.complete(id, done(-libc::ECANCELED)) else {
+            panic!("an op no longer kept is freed at its final CQE");
+        };
+        drop(op);
+        assert_eq!(table.len(), 0);
+        assert_eq!(table.in_kernel(), 0);
+        assert_eq!(
+            *log.borrow(),
+            [
+                format!("send orphaned {}", -libc::ECANCELED),
+                "send dropped".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cell_lent_out_when_its_slot_was_let_go_comes_back_to_the_caller() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let id = table
+            .insert(fake(&log, "send"), Start::Kept)
+            .unwrap_or_else(|_| panic!("insert"));
+        let (_, cell) = parked(table.complete(id, done(1)));
+        // The keeper lets go while the cell is out (its release woke it).
+        let Orphan::Free(stand_in) = table.unkeep(id) else {
+            panic!("parked");
+        };
+        drop(stand_in);
+        assert!(log.borrow().iter().all(|l| l != "send dropped"));
+        let cell = table.unpark(id, cell).expect("nowhere to go back to");
+        drop(cell);
+        assert_eq!(table.len(), 0);
+        assert_eq!(
+            log.borrow().last().map(String::as_str),
+            Some("send dropped")
+        );
+    }
+
+    #[test]
+    fn a_kept_op_going_again_keeps_its_id_until_it_parks() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let op = Box::new(AgainOp {
+            log: log.clone(),
+            rounds: 1,
+        });
+        let id = table
+            .insert(op, Start::Kept)
+            .unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.complete(id, done(10)), CqeEffect::Again(again) if again == id));
+        assert_eq!(table.in_kernel(), 1);
+        let (parked_id, cell) = parked(table.complete(id, done(20)));
+        assert_eq!(parked_id, id);
+        assert!(table.unpark(id, cell).is_none());
+        assert_eq!(*log.borrow(), ["cqe 10", "cqe 20"]);
+    }
+
     #[test]
     fn unknown_ids_are_stale_not_panics() {
         let mut table = OpTable::new();
@@ -1088,6 +1317,7 @@ mod tests {
                             CqeEffect::Free(op) => drop(op),
                             CqeEffect::Nothing => {}
                             CqeEffect::Again(_) => panic!("seed {seed}: no model op goes again"),
+                            CqeEffect::Park(..) => panic!("seed {seed}: no model op is kept"),
                             CqeEffect::Stale => panic!("seed {seed}: a live op's CQE was stale"),
                         }
                     }

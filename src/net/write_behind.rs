@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use super::socket::Socket;
 use crate::buf::IoBuf;
-use crate::driver::{Driver, OpId, Start};
+use crate::driver::{Driver, OpId};
 use crate::op::send::{SendBehind, SendSink};
 use crate::runtime::context;
 
@@ -49,8 +49,10 @@ use crate::runtime::context;
 pub struct WriteBehind<'a> {
     socket: &'a Socket,
     sink: Rc<SendSink>,
-    /// The last send submitted and its runtime, for the cancel on drop.
-    last: Option<(OpId, Rc<Driver>)>,
+    /// The writer's slot in its runtime's op table, kept from one send to
+    /// the next (named by the last send's id), so that a send allocates
+    /// nothing; the drop cancels a send still in flight there.
+    lane: Option<(OpId, Rc<Driver>)>,
 }
 
 impl<'a> WriteBehind<'a> {
@@ -58,7 +60,7 @@ impl<'a> WriteBehind<'a> {
         WriteBehind {
             socket,
             sink: Rc::default(),
-            last: None,
+            lane: None,
         }
     }
 
@@ -91,7 +93,6 @@ impl<'a> WriteBehind<'a> {
 
     /// Sends `buf` (the writer is idle).
     fn start<B: IoBuf>(&mut self, buf: B) -> io::Result<()> {
-        self.last = None;
         self.failure()?;
         if buf.bytes_init() == 0 {
             return Ok(());
@@ -134,10 +135,19 @@ impl<'a> WriteBehind<'a> {
     }
 
     fn submit<B: IoBuf>(&mut self, driver: Rc<Driver>, op: SendBehind<B>) -> io::Result<()> {
+        let lane = match self.lane.take() {
+            Some((lane, on)) if Rc::ptr_eq(&on, &driver) => Some(lane),
+            // Written from another runtime before: a new lane there.
+            Some((lane, on)) => {
+                on.drop_kept(lane);
+                None
+            }
+            None => None,
+        };
         // On failure (the runtime shut down) the op comes back, and its
         // drop marks the writer idle again.
-        let id = driver.submit(op, Start::Detached).map_err(|(_, err)| err)?;
-        self.last = Some((id, driver));
+        let id = driver.submit_kept(lane, op).map_err(|(_, err)| err)?;
+        self.lane = Some((id, driver));
         Ok(())
     }
 
@@ -148,7 +158,6 @@ impl<'a> WriteBehind<'a> {
     /// The failure of a send, as for [`write`](Self::write).
     pub async fn flush(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_idle(cx)).await;
-        self.last = None;
         self.failure()
     }
 
@@ -185,10 +194,8 @@ impl Drop for WriteBehind<'_> {
     fn drop(&mut self) {
         // A send the kernel ends short from now on is not sent on.
         self.sink.abandoned.set(true);
-        if let Some((id, driver)) = self.last.take()
-            && self.sink.in_flight.get()
-        {
-            driver.cancel_detached(id);
+        if let Some((lane, driver)) = self.lane.take() {
+            driver.drop_kept(lane);
         }
     }
 }

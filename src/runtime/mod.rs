@@ -269,6 +269,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         stale_cqes: handle.driver.stale_cqes(),
         ops_in_flight: handle.driver.in_flight(),
         ops_in_flight_by_kind: handle.driver.in_flight_by_kind(),
+        op_slots: handle.driver.op_slots(),
         tasks: handle.executor.len(),
         task_polls: handle.executor.polls(),
         timers: handle.timers.borrow().len(),
@@ -362,6 +363,10 @@ pub struct RuntimeMetrics {
     /// The same, by kind of operation (`Recv`, `AcceptMulti`, ...), most
     /// numerous first.
     pub ops_in_flight_by_kind: Vec<(&'static str, usize)>,
+    /// Entries in the op table: the operations in flight, results not yet
+    /// taken by their futures, and the one slot each
+    /// [`WriteBehind`](crate::net::WriteBehind) keeps between its sends.
+    pub op_slots: usize,
     /// Live tasks.
     pub tasks: usize,
     /// Task polls so far.
