@@ -287,6 +287,7 @@ impl Inner {
     /// order, i.e. the kernel's order). Returns where they start in it. The
     /// data now has a view that [`take`](Self::take) or
     /// [`discard`](Self::discard) must end.
+    #[inline]
     pub(crate) fn filled(&self, bid: u16, len: u32, more: bool) -> u32 {
         let mut usage = self.usage.borrow_mut();
         let Some(u) = usage.get_mut(usize::from(bid)) else {
@@ -304,6 +305,7 @@ impl Inner {
     }
 
     /// The data of a CQE, as a buffer view for the user.
+    #[inline]
     pub(crate) fn take(self: &Rc<Self>, bid: u16, start: u32, len: usize) -> PooledBuf {
         let start = start.min(self.buf_len);
         PooledBuf {
@@ -321,6 +323,7 @@ impl Inner {
 
     /// A view of buffer `bid` ended; when it was the last and the kernel is
     /// done with the buffer, it goes back into the ring.
+    #[inline]
     fn release(&self, bid: u16) {
         let recycle = {
             let mut usage = self.usage.borrow_mut();
@@ -441,6 +444,7 @@ unsafe impl IoBuf for PooledBuf {
 }
 
 impl Drop for PooledBuf {
+    #[inline]
     fn drop(&mut self) {
         self.ring.release(self.bid);
     }

@@ -90,6 +90,7 @@ pub(crate) fn enter_error() -> Option<i32> {
 
 /// The length a stream transfer asks the kernel for: `len`, or sometimes
 /// less (at least 1 byte of a non-empty buffer).
+#[inline]
 pub(crate) fn stream_len(len: usize) -> usize {
     #[cfg(feature = "fault-injection")]
     {

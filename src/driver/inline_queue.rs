@@ -30,6 +30,7 @@ impl<T> Default for InlineQueue<T> {
 }
 
 impl<T> InlineQueue<T> {
+    #[inline]
     pub(crate) fn push_back(&mut self, value: T) {
         if self.head.is_none() {
             self.head = Some(value);
@@ -39,6 +40,7 @@ impl<T> InlineQueue<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         let first = self.head.take();
         if self.spilled > 0 {

@@ -77,6 +77,7 @@ pub(crate) struct Stats {
     pub(crate) spin_wakeups: Cell<u64>,
 }
 
+#[inline]
 pub(crate) fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
 }
@@ -91,7 +92,7 @@ thread_local! {
 /// The driver (its address) whose SQE is being built now, 0 if none.
 #[inline]
 pub(crate) fn ring_being_built() -> usize {
-    BUILDING.get()
+    BUILDING.with(Cell::get)
 }
 
 /// How a turn that would park spins first (`Builder::spin_before_park`).
@@ -226,9 +227,11 @@ impl Driver {
     /// the SQE is for.
     #[inline]
     fn building<R>(&self, build: impl FnOnce() -> R) -> R {
-        let outer = BUILDING.replace(std::ptr::from_ref(self) as usize);
+        // `with` and the cell's own methods: `LocalKey::replace` and `set`
+        // go through a lazy-initialisation path even for a `const` key.
+        let outer = BUILDING.with(|ring| ring.replace(std::ptr::from_ref(self) as usize));
         let built = build();
-        BUILDING.set(outer);
+        BUILDING.with(|ring| ring.set(outer));
         built
     }
 
@@ -364,6 +367,7 @@ impl Driver {
         self.table.borrow().stale_cqes()
     }
 
+    #[inline]
     fn is_shut_down(&self) -> bool {
         self.ring.borrow().is_none()
     }
@@ -865,6 +869,7 @@ impl Driver {
     /// syscall wins. Under load turns bring many completions and every op
     /// batches through the ring. At most one op per turn takes this path,
     /// so a fan-out (one message written to many sockets) still batches.
+    #[inline]
     pub(crate) fn take_eager_slot(&self) -> bool {
         if !self.eager_slot.replace(false) || !self.backlog.borrow().is_empty() {
             return false;

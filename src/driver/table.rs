@@ -347,7 +347,7 @@ impl OpTable {
                 }
                 self.in_kernel -= 1;
                 if slot.kept {
-                    slot.lifecycle = Lifecycle::Parked;
+                    between_plain_states(&mut slot.lifecycle, Lifecycle::Parked);
                     // A zero-sized stand-in: no allocation.
                     let cell = std::mem::replace(&mut slot.op, Box::new(Vacant));
                     return CqeEffect::Park(id, cell);
@@ -389,14 +389,14 @@ impl OpTable {
     pub(crate) fn refill<C: InFlight>(&mut self, id: OpId) -> Option<(OpId, &mut C)> {
         let generation = self.generation();
         let slot = slot_in(&mut self.slots, id)?;
-        let op: &mut dyn Any = &mut *slot.op;
-        if !matches!(slot.lifecycle, Lifecycle::Parked) || !op.is::<C>() {
+        if !matches!(slot.lifecycle, Lifecycle::Parked) {
             return None;
         }
-        slot.generation = generation;
-        slot.lifecycle = Lifecycle::Orphaned;
-        self.in_kernel += 1;
+        let op: &mut dyn Any = &mut *slot.op;
         let cell = op.downcast_mut::<C>()?;
+        slot.generation = generation;
+        between_plain_states(&mut slot.lifecycle, Lifecycle::Orphaned);
+        self.in_kernel += 1;
         Some((
             OpId {
                 key: id.key,
@@ -616,6 +616,16 @@ fn short_type_name(full: &'static str) -> &'static str {
     base.rsplit("::").next().unwrap_or(base)
 }
 
+/// Moves a kept slot between `Orphaned` and `Parked`, states that own
+/// nothing: without the general drop glue of the state it leaves (an out
+/// of line call, twice per write-behind message).
+#[inline]
+fn between_plain_states(lifecycle: &mut Lifecycle, to: Lifecycle) {
+    debug_assert!(matches!(lifecycle, Lifecycle::Orphaned | Lifecycle::Parked));
+    // Forgetting a state that owns nothing leaks nothing.
+    std::mem::forget(std::mem::replace(lifecycle, to));
+}
+
 /// What a parked slot holds while its cell is lent out (`CqeEffect::Park`).
 struct Vacant;
 
@@ -623,12 +633,14 @@ impl InFlight for Vacant {
     fn orphaned(&mut self, _: Completion) {}
 }
 
+#[inline]
 fn slot_in(slots: &mut Slab<Slot>, id: OpId) -> Option<&mut Slot> {
     slots
         .get_mut(id.key as usize)
         .filter(|slot| slot.generation == id.generation)
 }
 
+#[inline]
 fn next_in_stream(lifecycle: &mut Lifecycle, new_waker: &Waker) -> Poll<Option<Completion>> {
     match lifecycle {
         Lifecycle::Streaming {
@@ -647,6 +659,7 @@ fn next_in_stream(lifecycle: &mut Lifecycle, new_waker: &Waker) -> Poll<Option<C
     }
 }
 
+#[inline]
 fn store_waker(slot: &mut Option<Waker>, new_waker: &Waker) {
     match slot {
         Some(waker) if waker.will_wake(new_waker) => {}

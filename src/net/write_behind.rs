@@ -162,7 +162,17 @@ impl<'a> WriteBehind<'a> {
     }
 
     /// The first failure, again on every call: the stream has a hole.
+    #[inline]
     fn failure(&self) -> io::Result<()> {
+        if self.sink.failure.borrow().is_none() {
+            return Ok(());
+        }
+        self.report_failure()
+    }
+
+    /// A copy of the recorded failure (out of line: the rare path).
+    #[cold]
+    fn report_failure(&self) -> io::Result<()> {
         match &*self.sink.failure.borrow() {
             None => Ok(()),
             Some(err) => Err(match err.raw_os_error() {
@@ -177,6 +187,7 @@ impl<'a> WriteBehind<'a> {
         self.sink.in_flight.get()
     }
 
+    #[inline]
     fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         if !self.sink.in_flight.get() {
             return Poll::Ready(());

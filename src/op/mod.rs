@@ -170,12 +170,14 @@ const MAX_TRANSFER: u32 = 0x7FFF_F000;
 /// The length of a buffer as the kernel takes it, clamped: one call moves
 /// at most `MAX_TRANSFER` bytes, and a short transfer is a valid result.
 /// (Datagrams never come near it: their length is their boundary.)
+#[inline]
 pub(crate) fn io_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX).min(MAX_TRANSFER)
 }
 
 /// As [`io_len`], for streams (files, pipes, stream sockets), where a
 /// shorter transfer is always legal: fault injection may shorten it.
+#[inline]
 pub(crate) fn stream_io_len(len: usize) -> u32 {
     io_len(crate::driver::stream_len(len))
 }

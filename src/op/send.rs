@@ -128,6 +128,7 @@ const MAX_TRANSIENT: u8 = 16;
 struct Busy(Rc<SendSink>);
 
 impl Drop for Busy {
+    #[inline]
     fn drop(&mut self) {
         self.0.in_flight.set(false);
         if let Some(waiter) = self.0.waiter.take() {
@@ -168,6 +169,7 @@ impl<B: IoBuf> SendBehind<B> {
 
     /// Records the final `result` (a CQE's: a count or `-errno`) of the
     /// remaining bytes in the sink.
+    #[inline]
     pub(crate) fn record(&self, result: i32) {
         let failure = if result < 0 {
             Some(io::Error::from_raw_os_error(-result))

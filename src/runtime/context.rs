@@ -13,6 +13,7 @@ thread_local! {
 }
 
 /// Runs `f` with the current runtime, if there is one.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Handle>) -> R) -> Option<R> {
     CURRENT
         .try_with(|current| current.borrow().as_ref().map(f))
@@ -24,6 +25,7 @@ pub(crate) fn handle() -> Option<Rc<Handle>> {
     with_current(Rc::clone)
 }
 
+#[inline]
 pub(crate) fn driver() -> Option<Rc<Driver>> {
     with_current(|handle| handle.driver.clone())
 }

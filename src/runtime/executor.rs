@@ -68,6 +68,7 @@ impl Executor {
     }
 
     /// Queues a woken task (called by its waker on this thread).
+    #[inline]
     pub(crate) fn schedule(&self, id: u64) {
         if id == MAIN {
             self.main_ready.set(true);
