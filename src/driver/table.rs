@@ -1202,8 +1202,12 @@ mod tests {
     /// A model-checked random walk: ops are inserted, polled, orphaned and
     /// completed by a fake kernel that also sends duplicates, stale
     /// generations, unknown keys and intermediate (F_MORE) completions.
+    /// Kept slots (write-behind) are parked at their final CQE, refilled
+    /// with the next op under a new generation, and let go by their keeper
+    /// at any point, also while the cell is lent out.
     /// Checked: no panic, a wake only ever reaches the op its CQE named,
-    /// every op is freed exactly once and only after its final CQE.
+    /// every op's state is freed (or, in a kept cell, released) exactly
+    /// once and only after its final CQE.
     #[test]
     fn random_cqe_sequences_never_wake_the_wrong_op_or_free_early() {
         use std::collections::HashMap;
@@ -1216,8 +1220,19 @@ mod tests {
         struct Shared {
             /// tag -> the kernel sent the final CQE
             kernel_done: HashMap<u64, bool>,
+            /// tag -> times its state was dropped with its cell
             drops: HashMap<u64, u32>,
+            /// tag -> times its state was released from a kept cell
+            released: HashMap<u64, u32>,
             violations: Vec<String>,
+        }
+        impl Shared {
+            fn check_done(&mut self, tag: u64, what: &str) {
+                if !self.kernel_done.get(&tag).copied().unwrap_or(false) {
+                    self.violations
+                        .push(format!("op {tag} {what} before its final CQE"));
+                }
+            }
         }
         impl InFlight for ModelOp {
             fn orphaned(&mut self, _c: Completion) {}
@@ -1226,11 +1241,7 @@ mod tests {
             fn drop(&mut self) {
                 let mut s = self.state.borrow_mut();
                 *s.drops.entry(self.tag).or_default() += 1;
-                if !s.kernel_done.get(&self.tag).copied().unwrap_or(false) {
-                    let tag = self.tag;
-                    s.violations
-                        .push(format!("op {tag} freed before its final CQE"));
-                }
+                s.check_done(self.tag, "freed");
             }
         }
         // The wakers only run on this thread; `Wake` needs Send + Sync, so
@@ -1250,13 +1261,30 @@ mod tests {
             InKernel,
             Done,
         }
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Kind {
+            Single,
+            Multishot,
+            Kept,
+        }
         struct Live {
             id: OpId,
             tag: u64,
-            multishot: bool,
+            kind: Kind,
             phase: Phase,
+            /// The future was dropped (for a kept slot: its keeper let go).
             orphaned: bool,
             taken: bool,
+        }
+
+        /// What the driver does with a parked slot's lent cell: the op's
+        /// state is released (here: recorded), and the cell goes back.
+        fn release(shared: &Rc<RefCell<Shared>>, cell: &mut dyn InFlight) {
+            let op: &mut dyn Any = cell;
+            let tag = op.downcast_mut::<ModelOp>().expect("a model cell").tag;
+            let mut s = shared.borrow_mut();
+            *s.released.entry(tag).or_default() += 1;
+            s.check_done(tag, "released");
         }
 
         for seed in 1..=20u64 {
@@ -1277,41 +1305,43 @@ mod tests {
                 match next(10) {
                     0 | 1 => {
                         next_tag += 1;
-                        let multishot = next(3) == 0;
+                        let kind = match next(4) {
+                            0 => Kind::Multishot,
+                            1 => Kind::Kept,
+                            _ => Kind::Single,
+                        };
                         shared.borrow_mut().kernel_done.insert(next_tag, false);
                         let op = Box::new(ModelOp {
                             tag: next_tag,
                             state: shared.clone(),
                         });
-                        let id = table
-                            .insert(
-                                op,
-                                if multishot {
-                                    Start::Multishot
-                                } else {
-                                    Start::Single(None)
-                                },
-                            )
-                            .unwrap_or_else(|_| panic!("insert"));
+                        let start = match kind {
+                            Kind::Single => Start::Single(None),
+                            Kind::Multishot => Start::Multishot,
+                            Kind::Kept => Start::Kept,
+                        };
+                        let id = table.insert(op, start).unwrap_or_else(|_| panic!("insert"));
                         live.push(Live {
                             id,
                             tag: next_tag,
-                            multishot,
+                            kind,
                             phase: Phase::InKernel,
                             orphaned: false,
                             taken: false,
                         });
                     }
                     2..=4 if !live.is_empty() => {
-                        // The kernel completes an op it owns.
+                        // The kernel completes an op it owns (a kept op,
+                        // a single send, only with its final CQE).
                         let i = next(live.len() as u64) as usize;
                         if live[i].phase != Phase::InKernel {
                             continue;
                         }
-                        let more = next(3) == 0;
+                        let kept = live[i].kind == Kind::Kept;
+                        let more = !kept && next(3) == 0;
                         let flags = if more {
                             1 << 1
-                        } else if next(4) == 0 {
+                        } else if !kept && next(4) == 0 {
                             1 << 3
                         } else {
                             0
@@ -1320,17 +1350,45 @@ mod tests {
                             live[i].phase = Phase::Done;
                             shared.borrow_mut().kernel_done.insert(live[i].tag, true);
                         }
-                        let tag = live[i].tag;
-                        match table.complete(live[i].id, Completion { result: 1, flags }) {
+                        let (id, tag) = (live[i].id, live[i].tag);
+                        match table.complete(id, Completion { result: 1, flags }) {
                             CqeEffect::Wake(w) => {
                                 w.wake();
                                 let woken = WOKEN.with(|w| w.borrow().clone());
                                 assert_eq!(woken, vec![tag], "seed {seed}: wrong op woken");
                             }
-                            CqeEffect::Free(op) => drop(op),
+                            CqeEffect::Free(op) => {
+                                assert!(
+                                    !kept || live[i].orphaned,
+                                    "seed {seed}: a kept slot was freed"
+                                );
+                                drop(op);
+                            }
+                            CqeEffect::Park(parked, mut cell) => {
+                                assert!(kept && !live[i].orphaned, "seed {seed}: parked");
+                                assert_eq!(parked, id, "seed {seed}: parked another slot");
+                                release(&shared, &mut *cell);
+                                if next(5) == 0 {
+                                    // The keeper lets go while the cell is out.
+                                    match table.unkeep(id) {
+                                        Orphan::Free(stand_in) => drop(stand_in),
+                                        _ => panic!("seed {seed}: a parked slot not freed"),
+                                    }
+                                    live[i].orphaned = true;
+                                    let cell = table
+                                        .unpark(id, cell)
+                                        .expect("the slot is gone: the cell comes back");
+                                    // Its state was released: this drop
+                                    // frees the (re-tagged) empty cell.
+                                    next_tag += 1;
+                                    shared.borrow_mut().kernel_done.insert(next_tag, true);
+                                    retag(cell, next_tag);
+                                } else {
+                                    assert!(table.unpark(id, cell).is_none(), "seed {seed}");
+                                }
+                            }
                             CqeEffect::Nothing => {}
                             CqeEffect::Again(_) => panic!("seed {seed}: no model op goes again"),
-                            CqeEffect::Park(..) => panic!("seed {seed}: no model op is kept"),
                             CqeEffect::Stale => panic!("seed {seed}: a live op's CQE was stale"),
                         }
                     }
@@ -1362,18 +1420,19 @@ mod tests {
                         );
                     }
                     6 | 7 if !live.is_empty() => {
-                        // The future polls.
+                        // The future polls (a keeper sends its next op).
                         let i = next(live.len() as u64) as usize;
                         if live[i].orphaned || live[i].taken {
                             continue;
                         }
                         let waker = Waker::from(Arc::new(Tag(live[i].tag)));
-                        if live[i].multishot {
-                            if let Poll::Ready(None) = table.poll_stream(live[i].id, &waker) {
-                                live[i].taken = true;
+                        match live[i].kind {
+                            Kind::Multishot => {
+                                if let Poll::Ready(None) = table.poll_stream(live[i].id, &waker) {
+                                    live[i].taken = true;
+                                }
                             }
-                        } else {
-                            match table.poll_single(live[i].id, &waker) {
+                            Kind::Single => match table.poll_single(live[i].id, &waker) {
                                 PollSingle::Ready(_, op) => {
                                     assert_eq!(
                                         live[i].phase,
@@ -1385,18 +1444,51 @@ mod tests {
                                 }
                                 PollSingle::Pending => {}
                                 PollSingle::Gone => panic!("seed {seed}: live op gone"),
+                            },
+                            Kind::Kept => {
+                                let old = live[i].id;
+                                let refilled = table.refill::<ModelOp>(old);
+                                if live[i].phase == Phase::InKernel {
+                                    assert!(refilled.is_none(), "seed {seed}: refilled in flight");
+                                    continue;
+                                }
+                                let (id, cell) = refilled.expect("a parked slot refills");
+                                assert_eq!(id.key, old.key, "seed {seed}: another slot");
+                                assert_ne!(id.generation, old.generation, "seed {seed}");
+                                next_tag += 1;
+                                cell.tag = next_tag;
+                                shared.borrow_mut().kernel_done.insert(next_tag, false);
+                                retired.push(old);
+                                live[i].id = id;
+                                live[i].tag = next_tag;
+                                live[i].phase = Phase::InKernel;
                             }
                         }
                     }
                     _ if !live.is_empty() => {
-                        // The future is dropped.
+                        // The future is dropped (a keeper lets go).
                         let i = next(live.len() as u64) as usize;
                         if live[i].orphaned {
                             continue;
                         }
                         live[i].orphaned = true;
-                        match table.orphan(live[i].id) {
-                            Orphan::Free(op) => drop(op),
+                        let orphan = if live[i].kind == Kind::Kept {
+                            table.unkeep(live[i].id)
+                        } else {
+                            table.orphan(live[i].id)
+                        };
+                        match orphan {
+                            Orphan::Free(op) => {
+                                if live[i].kind == Kind::Kept {
+                                    // A parked cell, its state released:
+                                    // freeing the cell ends nothing new.
+                                    next_tag += 1;
+                                    shared.borrow_mut().kernel_done.insert(next_tag, true);
+                                    retag(op, next_tag);
+                                } else {
+                                    drop(op);
+                                }
+                            }
                             Orphan::Cancel => {
                                 assert_eq!(
                                     live[i].phase,
@@ -1412,7 +1504,8 @@ mod tests {
                 // Forget ops that are fully gone (freed and no future).
                 live.retain(|l| {
                     // A drained stream keeps its slot until its future drops.
-                    let gone = l.phase == Phase::Done && (l.orphaned || (l.taken && !l.multishot));
+                    let gone = l.phase == Phase::Done
+                        && (l.orphaned || (l.taken && l.kind == Kind::Single));
                     if gone {
                         retired.push(l.id);
                     }
@@ -1423,19 +1516,35 @@ mod tests {
             for l in &mut live {
                 if l.phase == Phase::InKernel {
                     shared.borrow_mut().kernel_done.insert(l.tag, true);
-                    if let CqeEffect::Free(op) = table.complete(
+                    match table.complete(
                         l.id,
                         Completion {
                             result: 0,
                             flags: 0,
                         },
                     ) {
-                        drop(op);
+                        CqeEffect::Free(op) => drop(op),
+                        CqeEffect::Park(id, mut cell) => {
+                            release(&shared, &mut *cell);
+                            assert!(table.unpark(id, cell).is_none());
+                        }
+                        _ => {}
                     }
                 }
                 if !l.orphaned {
-                    if let Orphan::Free(op) = table.orphan(l.id) {
-                        drop(op);
+                    let orphan = if l.kind == Kind::Kept {
+                        table.unkeep(l.id)
+                    } else {
+                        table.orphan(l.id)
+                    };
+                    if let Orphan::Free(op) = orphan {
+                        if l.kind == Kind::Kept {
+                            next_tag += 1;
+                            shared.borrow_mut().kernel_done.insert(next_tag, true);
+                            retag(op, next_tag);
+                        } else {
+                            drop(op);
+                        }
                     }
                 }
             }
@@ -1448,12 +1557,17 @@ mod tests {
                 shared.violations
             );
             for tag in 1..=next_tag {
-                assert_eq!(
-                    shared.drops.get(&tag),
-                    Some(&1),
-                    "seed {seed}: op {tag} freed wrongly"
-                );
+                let ended = shared.drops.get(&tag).copied().unwrap_or(0)
+                    + shared.released.get(&tag).copied().unwrap_or(0);
+                assert_eq!(ended, 1, "seed {seed}: op {tag} freed or released wrongly");
             }
+        }
+
+        /// Frees an emptied kept cell (its last op's state was released)
+        /// under a fresh tag, so that the op's own tag is ended once.
+        fn retag(mut cell: Box<dyn InFlight>, tag: u64) {
+            let op: &mut dyn Any = &mut *cell;
+            op.downcast_mut::<ModelOp>().expect("a model cell").tag = tag;
         }
     }
 }
