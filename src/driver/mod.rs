@@ -509,22 +509,28 @@ impl Driver {
         if self.is_shut_down() {
             return Err((op, shut_down_error()));
         }
-        if let Some(lane) = lane {
-            let mut table = self.table.borrow_mut();
-            if let Some((id, cell)) = table.refill::<OpCell<T>>(lane) {
+        let Some(lane) = lane else {
+            return self.submit(op, Start::Kept);
+        };
+        let refilled = self
+            .table
+            .borrow_mut()
+            .refill(lane, op, |cell: &mut OpCell<T>, op, id| {
                 // The cell is at its heap address in the table: pointers
                 // the SQE takes into the op stay valid until its CQE.
                 let state = cell.0.insert(op);
                 let sqe = self.building(|| with_fixed_file(state.build(), state.fixed_file()));
-                drop(table);
+                // Pushing touches the ring, not the table.
                 self.push(sqe.user_data(id.to_user_data()));
-                return Ok(id);
-            }
+            });
+        match refilled {
+            Ok(id) => Ok(id),
             // Another type, or the slot is gone: start a new lane.
-            drop(table);
-            self.drop_kept(lane);
+            Err(op) => {
+                self.drop_kept(lane);
+                self.submit(op, Start::Kept)
+            }
         }
-        self.submit(op, Start::Kept)
     }
 
     /// The keeper of a kept slot lets it go: a parked slot is freed now;

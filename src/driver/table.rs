@@ -380,30 +380,40 @@ impl OpTable {
         }
     }
 
-    /// The kept slot `id`, parked, with a cell of type `C`, made ready for
-    /// the keeper's next op: it gets a new generation (the returned id, so
-    /// a late cancel aimed at the previous op cannot reach this one) and is
-    /// owned by the kernel again once the caller has filled the cell and
-    /// pushed the SQE. `None` if the slot is not parked under `id` or
-    /// holds another cell type: the caller unkeeps it and inserts afresh.
-    pub(crate) fn refill<C: InFlight>(&mut self, id: OpId) -> Option<(OpId, &mut C)> {
+    /// Fills the kept slot `id` (parked, with a cell of type `C`) with the
+    /// keeper's next op: `fill` puts `value` into the cell and submits it
+    /// under the slot's new id (a new generation, so a late CQE or cancel
+    /// aimed at the previous op cannot reach this one); then the slot is
+    /// the kernel's again. Should `fill` panic before it submits, the slot
+    /// stays parked: nothing is waited for that never reached the kernel.
+    /// `value` comes back if the slot is not parked under `id` or holds
+    /// another cell type: the caller unkeeps it and inserts afresh.
+    pub(crate) fn refill<C: InFlight, V>(
+        &mut self,
+        id: OpId,
+        value: V,
+        fill: impl FnOnce(&mut C, V, OpId),
+    ) -> Result<OpId, V> {
         let generation = self.generation();
-        let slot = slot_in(&mut self.slots, id)?;
+        let Some(slot) = slot_in(&mut self.slots, id) else {
+            return Err(value);
+        };
         if !matches!(slot.lifecycle, Lifecycle::Parked) {
-            return None;
+            return Err(value);
         }
         let op: &mut dyn Any = &mut *slot.op;
-        let cell = op.downcast_mut::<C>()?;
+        let Some(cell) = op.downcast_mut::<C>() else {
+            return Err(value);
+        };
+        let id = OpId {
+            key: id.key,
+            generation,
+        };
+        fill(cell, value, id);
         slot.generation = generation;
         between_plain_states(&mut slot.lifecycle, Lifecycle::Orphaned);
         self.in_kernel += 1;
-        Some((
-            OpId {
-                key: id.key,
-                generation,
-            },
-            cell,
-        ))
+        Ok(id)
     }
 
     /// The keeper of the kept slot `id` lets it go: a parked slot leaves
@@ -1078,17 +1088,26 @@ mod tests {
         assert_eq!(table.in_kernel(), 0, "parked: not the kernel's");
         assert_eq!(table.len(), 1, "the slot stays");
         assert!(
-            table.refill::<FakeOp>(first).is_none(),
+            table.refill::<FakeOp, _>(first, (), |_, (), _| ()).is_err(),
             "no refill while the cell is lent out"
         );
         assert!(table.unpark(first, cell).is_none(), "the cell goes back");
         assert!(
-            table.refill::<OtherOp>(first).is_none(),
+            table
+                .refill::<OtherOp, _>(first, (), |_, (), _| ())
+                .is_err(),
             "a cell of another type is never handed out"
         );
         assert!(table.kernel_owned().is_empty());
 
-        let (second, _cell) = table.refill::<FakeOp>(first).expect("refilled");
+        let mut submitted = None;
+        let second = table
+            .refill::<FakeOp, _>(first, "next", |cell, name, id| {
+                cell.name = name;
+                submitted = Some(id);
+            })
+            .unwrap_or_else(|_| panic!("refilled"));
+        assert_eq!(submitted, Some(second), "submitted under the new id");
         assert_eq!(second.key, first.key, "the same slot");
         assert_ne!(second.generation, first.generation, "a new name");
         assert_eq!(table.in_kernel(), 1);
@@ -1098,7 +1117,9 @@ mod tests {
             "a late CQE of the previous op reaches nothing"
         );
         assert!(
-            table.refill::<FakeOp>(second).is_none(),
+            table
+                .refill::<FakeOp, _>(second, (), |_, (), _| ())
+                .is_err(),
             "not while in flight"
         );
         let (_, cell) = parked(table.complete(second, done(64)));
@@ -1111,8 +1132,32 @@ mod tests {
         assert!(matches!(table.unkeep(second), Orphan::Gone), "only once");
         assert_eq!(
             *log.borrow(),
-            ["send orphaned 64", "send orphaned 64", "send dropped"]
+            ["send orphaned 64", "next orphaned 64", "next dropped"]
         );
+    }
+
+    #[test]
+    fn a_refill_that_panics_leaves_the_slot_parked() {
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let id = table
+            .insert(fake(&log, "send"), Start::Kept)
+            .unwrap_or_else(|_| panic!("insert"));
+        let (_, cell) = parked(table.complete(id, done(1)));
+        assert!(table.unpark(id, cell).is_none());
+        // Building the SQE panicked (say, a buffer's `stable_ptr`): no SQE
+        // was pushed, so the kernel must not be waited for.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = table.refill::<FakeOp, _>(id, (), |_, (), _| panic!("build failed"));
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(table.in_kernel(), 0, "nothing reached the kernel");
+        assert!(
+            table.kernel_owned().is_empty(),
+            "shutdown would wait for it"
+        );
+        let refilled = table.refill::<FakeOp, _>(id, (), |_, (), _| ());
+        assert!(refilled.is_ok(), "still parked, under the same id");
     }
 
     #[test]
@@ -1447,16 +1492,21 @@ mod tests {
                             },
                             Kind::Kept => {
                                 let old = live[i].id;
-                                let refilled = table.refill::<ModelOp>(old);
+                                let tag = next_tag + 1;
+                                let refilled =
+                                    table.refill::<ModelOp, _>(old, tag, |cell, tag, _| {
+                                        cell.tag = tag
+                                    });
                                 if live[i].phase == Phase::InKernel {
-                                    assert!(refilled.is_none(), "seed {seed}: refilled in flight");
+                                    assert!(refilled.is_err(), "seed {seed}: refilled in flight");
                                     continue;
                                 }
-                                let (id, cell) = refilled.expect("a parked slot refills");
+                                let id = refilled.unwrap_or_else(|_| {
+                                    panic!("seed {seed}: a parked slot refills")
+                                });
                                 assert_eq!(id.key, old.key, "seed {seed}: another slot");
                                 assert_ne!(id.generation, old.generation, "seed {seed}");
-                                next_tag += 1;
-                                cell.tag = next_tag;
+                                next_tag = tag;
                                 shared.borrow_mut().kernel_done.insert(next_tag, false);
                                 retired.push(old);
                                 live[i].id = id;
