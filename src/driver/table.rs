@@ -1011,17 +1011,25 @@ mod tests {
         }
     }
 
+    /// Enters an `AgainOp` that goes again `rounds` times.
+    fn insert_again(
+        table: &mut OpTable,
+        log: &Rc<RefCell<Vec<String>>>,
+        rounds: u32,
+        start: Start,
+    ) -> OpId {
+        let op = Box::new(AgainOp {
+            log: log.clone(),
+            rounds,
+        });
+        table.insert(op, start).unwrap_or_else(|_| panic!("insert"))
+    }
+
     #[test]
     fn an_op_going_again_keeps_its_slot_and_id_until_it_stops() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let op = Box::new(AgainOp {
-            log: log.clone(),
-            rounds: 2,
-        });
-        let id = table
-            .insert(op, Start::Detached)
-            .unwrap_or_else(|_| panic!("insert"));
+        let id = insert_again(&mut table, &log, 2, Start::Detached);
         for round in 0..2 {
             match table.complete(id, done(100)) {
                 CqeEffect::Again(again) => assert_eq!(again, id, "round {round}"),
@@ -1051,13 +1059,7 @@ mod tests {
     fn an_op_given_up_leaves_the_table_once() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let op = Box::new(AgainOp {
-            log: log.clone(),
-            rounds: 5,
-        });
-        let id = table
-            .insert(op, Start::Detached)
-            .unwrap_or_else(|_| panic!("insert"));
+        let id = insert_again(&mut table, &log, 5, Start::Detached);
         assert!(matches!(table.complete(id, done(1)), CqeEffect::Again(_)));
         let op = table.give_up(id).expect("the op");
         assert_eq!(table.in_kernel(), 0);
@@ -1215,13 +1217,7 @@ mod tests {
     fn a_kept_op_going_again_keeps_its_id_until_it_parks() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let op = Box::new(AgainOp {
-            log: log.clone(),
-            rounds: 1,
-        });
-        let id = table
-            .insert(op, Start::Kept)
-            .unwrap_or_else(|_| panic!("insert"));
+        let id = insert_again(&mut table, &log, 1, Start::Kept);
         assert!(matches!(table.complete(id, done(10)), CqeEffect::Again(again) if again == id));
         assert_eq!(table.in_kernel(), 1);
         let (parked_id, cell) = parked(table.complete(id, done(20)));
