@@ -66,25 +66,12 @@ async fn cycle(addr: std::net::SocketAddr, i: u64, abortive: &Cell<bool>) {
 
 /// Runs cycles `from..to`, `PARALLEL` at a time.
 async fn churn(addr: std::net::SocketAddr, from: u64, to: u64, abortive: &Rc<Cell<bool>>) {
-    let next = Rc::new(Cell::new(from));
-    let workers: Vec<_> = (0..PARALLEL)
-        .map(|_| {
-            let (next, abortive) = (next.clone(), abortive.clone());
-            ringloop::spawn(async move {
-                loop {
-                    let i = next.get();
-                    if i >= to {
-                        return;
-                    }
-                    next.set(i + 1);
-                    cycle(addr, i, &abortive).await;
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    let abortive = abortive.clone();
+    util::run_parallel(from..to, PARALLEL, move |i| {
+        let abortive = abortive.clone();
+        async move { cycle(addr, i, &abortive).await }
+    })
+    .await;
 }
 
 /// Waits until the server has finished every connection and the op table

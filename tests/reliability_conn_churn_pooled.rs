@@ -79,28 +79,17 @@ async fn cycle(addr: std::net::SocketAddr, i: u64) -> bool {
 
 /// Runs cycles `from..to`, `PARALLEL` at a time; returns how many reset.
 async fn churn(addr: std::net::SocketAddr, from: u64, to: u64) -> u64 {
-    let next = Rc::new(Cell::new(from));
     let resets = Rc::new(Cell::new(0));
-    let workers: Vec<_> = (0..PARALLEL)
-        .map(|_| {
-            let (next, resets) = (next.clone(), resets.clone());
-            ringloop::spawn(async move {
-                loop {
-                    let i = next.get();
-                    if i >= to {
-                        return;
-                    }
-                    next.set(i + 1);
-                    if cycle(addr, i).await {
-                        resets.set(resets.get() + 1);
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    let counted = resets.clone();
+    util::run_parallel(from..to, PARALLEL, move |i| {
+        let resets = counted.clone();
+        async move {
+            if cycle(addr, i).await {
+                resets.set(resets.get() + 1);
+            }
+        }
+    })
+    .await;
     resets.get()
 }
 

@@ -1069,6 +1069,13 @@ mod tests {
         assert_eq!(*log.borrow(), ["cqe 1", "given up", "dropped"]);
     }
 
+    /// Enters a fake send as a kept op.
+    fn insert_kept(table: &mut OpTable, log: &Rc<RefCell<Vec<String>>>) -> OpId {
+        table
+            .insert(fake(log, "send"), Start::Kept)
+            .unwrap_or_else(|_| panic!("insert"))
+    }
+
     /// The cell a kept op's final CQE lends out: the fake op itself.
     fn parked(effect: CqeEffect) -> (OpId, Box<dyn InFlight>) {
         match effect {
@@ -1081,9 +1088,7 @@ mod tests {
     fn a_kept_slot_is_parked_and_refilled_under_a_new_generation() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let first = table
-            .insert(fake(&log, "send"), Start::Kept)
-            .unwrap_or_else(|_| panic!("insert"));
+        let first = insert_kept(&mut table, &log);
         assert_eq!(table.in_kernel(), 1);
         let (id, cell) = parked(table.complete(first, done(64)));
         assert_eq!(id, first);
@@ -1142,9 +1147,7 @@ mod tests {
     fn a_refill_that_panics_leaves_the_slot_parked() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let id = table
-            .insert(fake(&log, "send"), Start::Kept)
-            .unwrap_or_else(|_| panic!("insert"));
+        let id = insert_kept(&mut table, &log);
         let (_, cell) = parked(table.complete(id, done(1)));
         assert!(table.unpark(id, cell).is_none());
         // Building the SQE panicked (say, a buffer's `stable_ptr`): no SQE
@@ -1166,9 +1169,7 @@ mod tests {
     fn a_kept_op_let_go_in_flight_is_freed_at_its_final_cqe() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let id = table
-            .insert(fake(&log, "send"), Start::Kept)
-            .unwrap_or_else(|_| panic!("insert"));
+        let id = insert_kept(&mut table, &log);
         assert!(
             matches!(table.unkeep(id), Orphan::Cancel),
             "still the kernel's: the keeper may cancel it"
@@ -1194,9 +1195,7 @@ mod tests {
     fn a_cell_lent_out_when_its_slot_was_let_go_comes_back_to_the_caller() {
         let log: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut table = OpTable::new();
-        let id = table
-            .insert(fake(&log, "send"), Start::Kept)
-            .unwrap_or_else(|_| panic!("insert"));
+        let id = insert_kept(&mut table, &log);
         let (_, cell) = parked(table.complete(id, done(1)));
         // The keeper lets go while the cell is out (its release woke it).
         let Orphan::Free(stand_in) = table.unkeep(id) else {

@@ -14,6 +14,35 @@ pub async fn tcp_pair() -> (ringloop::net::TcpStream, ringloop::net::TcpStream) 
     (peer, accepted)
 }
 
+/// Runs `cycle(i)` for every `i` in `range`, `parallel` at a time: each of
+/// `parallel` tasks takes the next `i` when its cycle is done. Returns once
+/// every cycle has; a cycle's panic fails the caller.
+pub async fn run_parallel<F, Fut>(range: std::ops::Range<u64>, parallel: u64, cycle: F)
+where
+    F: Fn(u64) -> Fut + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let next = std::rc::Rc::new(std::cell::Cell::new(range.start));
+    let workers: Vec<_> = (0..parallel)
+        .map(|_| {
+            let (next, cycle, end) = (next.clone(), cycle.clone(), range.end);
+            ringloop::spawn(async move {
+                loop {
+                    let i = next.get();
+                    if i >= end {
+                        return;
+                    }
+                    next.set(i + 1);
+                    cycle(i).await;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+}
+
 /// Reads from `stream` until it has `len` bytes; EOF before that fails.
 pub async fn read_exactly(stream: &ringloop::net::TcpStream, len: usize) -> Vec<u8> {
     let mut received = Vec::with_capacity(len);
