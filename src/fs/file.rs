@@ -64,10 +64,10 @@ impl File {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for an offset above `i64::MAX` (the kernel's limit);
-    /// the kernel's errors.
+    /// `InvalidInput` for an offset above `i64::MAX` (the kernel's limit),
+    /// or a read that would end past it; the kernel's errors.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        if let Err(err) = check_offset(pos) {
+        if let Err(err) = check_range(pos, buf.bytes_total()) {
             return (Err(err), buf);
         }
         Op::new(Read::new(self.fd.clone(), buf, pos)).await
@@ -107,7 +107,7 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> (io::Result<usize>, Vec<B>) {
-        if let Err(err) = check_offset(pos) {
+        if let Err(err) = check_range(pos, total_len(bufs.iter().map(IoBuf::bytes_total))) {
             return (Err(err), bufs);
         }
         Op::new(Readv::new(self.fd.clone(), bufs, pos)).await
@@ -116,7 +116,7 @@ impl File {
     /// Reads into a registered buffer (see
     /// [`FixedBufRegistry`](crate::buf::FixedBufRegistry)) from `pos`.
     pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> (io::Result<usize>, FixedBuf) {
-        if let Err(err) = check_offset(pos) {
+        if let Err(err) = check_range(pos, buf.bytes_total()) {
             return (Err(err), buf);
         }
         Op::new(ReadFixed::new(self.fd.clone(), buf, pos)).await
@@ -124,7 +124,7 @@ impl File {
 
     /// Writes a registered buffer's bytes at `pos`.
     pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> (io::Result<usize>, FixedBuf) {
-        if let Err(err) = check_offset(pos) {
+        if let Err(err) = check_range(pos, buf.bytes_init()) {
             return (Err(err), buf);
         }
         Op::new(WriteFixed::new(self.fd.clone(), buf, pos)).await
@@ -134,9 +134,11 @@ impl File {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for an offset above `i64::MAX`; the kernel's errors.
+    /// `InvalidInput` for an offset above `i64::MAX`, or a write that would
+    /// end past it; the kernel's errors (`EFBIG` past the file system's
+    /// largest file).
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        if let Err(err) = check_offset(pos) {
+        if let Err(err) = check_range(pos, buf.bytes_init()) {
             return (Err(err), buf);
         }
         Op::new(Write::new(self.fd.clone(), buf, pos)).await
@@ -171,7 +173,7 @@ impl File {
 
     /// Writes several buffers, in order, at `pos`.
     pub async fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, pos: u64) -> (io::Result<usize>, Vec<B>) {
-        if let Err(err) = check_offset(pos) {
+        if let Err(err) = check_range(pos, total_len(bufs.iter().map(IoBuf::bytes_init))) {
             return (Err(err), bufs);
         }
         Op::new(Writev::new(self.fd.clone(), bufs, pos)).await
@@ -267,12 +269,33 @@ impl File {
 
 /// The kernel takes offsets up to `i64::MAX`; for io_uring `u64::MAX` (-1)
 /// even means "the file's current position", which a positional call must
-/// never mean by accident.
-fn check_offset(pos: u64) -> io::Result<()> {
+/// never mean by accident. A transfer whose end (`pos` plus the length the
+/// kernel is asked for) would pass `i64::MAX` the kernel refuses too
+/// (`EINVAL`); checked here, so that the answer does not depend on how many
+/// bytes one call happens to ask for.
+fn check_range(pos: u64, len: usize) -> io::Result<()> {
     if i64::try_from(pos).is_err() {
         return Err(offset_error(pos));
     }
-    Ok(())
+    let len = u64::from(crate::op::io_len(len));
+    match pos.checked_add(len) {
+        Some(end) if i64::try_from(end).is_ok() => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{len} bytes at file offset {pos} would end past the largest offset the kernel \
+                 takes ({}); ask for at most {} bytes there",
+                i64::MAX,
+                i64::MAX.unsigned_abs() - pos
+            ),
+        )),
+    }
+}
+
+/// The bytes of several buffers together (saturating: the kernel takes
+/// at most `MAX_RW_COUNT` of them anyway).
+fn total_len(lens: impl Iterator<Item = usize>) -> usize {
+    lens.fold(0, usize::saturating_add)
 }
 
 fn offset_error(pos: u64) -> io::Error {
