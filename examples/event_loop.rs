@@ -31,8 +31,14 @@ fn main() -> std::io::Result<()> {
 
     let m = runtime.metrics();
     println!(
-        "ring: {} SQ / {} CQ entries, DEFER_TASKRUN: {}; {} SQEs submitted in {} io_uring_enter calls, {} task polls",
-        m.sq_entries, m.cq_entries, m.defer_taskrun, m.sqes_submitted, m.enter_calls, m.task_polls
+        "ring: {} SQ / {} CQ entries, DEFER_TASKRUN: {}, registered ring fd: {}; {} SQEs submitted in {} io_uring_enter calls, {} task polls",
+        m.sq_entries,
+        m.cq_entries,
+        m.defer_taskrun,
+        m.registered_ring,
+        m.sqes_submitted,
+        m.enter_calls,
+        m.task_polls
     );
     Ok(())
 }

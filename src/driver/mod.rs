@@ -10,6 +10,7 @@
 mod fault;
 mod inline_queue;
 mod op;
+mod registered_ring;
 pub(crate) mod setup;
 mod spare_cells;
 mod table;
@@ -29,6 +30,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 pub(crate) use fault::stream_len;
 pub(crate) use inline_queue::InlineQueue;
 pub(crate) use op::{Multishot, Op};
+use registered_ring::RegisteredRing;
 pub(crate) use table::Start;
 pub(crate) use table::{Completion, InFlight};
 use table::{CqeEffect, OpTable, Orphan};
@@ -133,6 +135,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub(crate) struct Driver {
     /// `None` once shut down: nothing can be submitted any more.
     ring: RefCell<Option<IoUring>>,
+    /// The ring's fd registered in this thread's io_uring context, which
+    /// `enter` names instead of the fd (not with SQPOLL, or where the
+    /// kernel refused). Given back before the ring is closed.
+    registered: Cell<Option<RegisteredRing>>,
     table: RefCell<OpTable>,
     /// SQEs that did not fit in the submission queue, in order. A linked
     /// pair stays one item: the kernel links only SQEs submitted together.
@@ -175,8 +181,14 @@ impl Driver {
         let (ring, features) = setup::build_ring(config)?;
         fault::configure_from_env();
         let eager_sends = config.eager_sends && !features.sqpoll;
+        let registered = if features.sqpoll {
+            None
+        } else {
+            RegisteredRing::register(&ring)
+        };
         let driver = Driver {
             ring: RefCell::new(Some(ring)),
+            registered: Cell::new(registered),
             table: RefCell::new(OpTable::new()),
             backlog: RefCell::new(VecDeque::new()),
             features,
@@ -208,6 +220,11 @@ impl Driver {
 
     pub(crate) fn features(&self) -> &setup::Features {
         &self.features
+    }
+
+    /// Whether `io_uring_enter` names the ring by its registered index.
+    pub(crate) fn enters_registered(&self) -> bool {
+        self.registered.get().is_some()
     }
 
     pub(crate) fn stats(&self) -> &Stats {
@@ -800,10 +817,19 @@ impl Driver {
         if wait != Wait::No {
             bump(&self.stats.parks);
         }
-        let submitter = ring.submitter();
         let result = if let Some(errno) = fault::enter_error() {
             Err(io::Error::from_raw_os_error(errno))
+        } else if let Some(registered) = self.registered.get() {
+            match wait {
+                Wait::No => registered.enter(ring, 0, None),
+                Wait::Park(None) => registered.enter(ring, 1, None),
+                Wait::Park(Some(timeout)) => {
+                    let ts = types::Timespec::from(timeout);
+                    registered.enter(ring, 1, Some(&ts))
+                }
+            }
         } else {
+            let submitter = ring.submitter();
             match wait {
                 Wait::No => submitter.submit_and_wait(0).map(drop),
                 Wait::Park(None) => submitter.submit_and_wait(1).map(drop),
@@ -1026,7 +1052,12 @@ impl Driver {
             }
         }
         // The kernel owns nothing of ours any more: closing the ring is safe.
-        self.ring.borrow_mut().take();
+        let ring = self.ring.borrow_mut().take();
+        if let (Some(ring), Some(registered)) = (&ring, self.registered.take()) {
+            // Else the thread's registration keeps the ring alive.
+            registered.unregister(ring);
+        }
+        drop(ring);
     }
 
     fn leak_kernel_owned(&self) {

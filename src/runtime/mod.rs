@@ -278,6 +278,7 @@ fn metrics_of(handle: &Handle) -> RuntimeMetrics {
         sq_entries: features.sq_entries,
         cq_entries: features.cq_entries,
         defer_taskrun: features.defer_taskrun,
+        registered_ring: handle.driver.enters_registered(),
     }
 }
 
@@ -383,6 +384,11 @@ pub struct RuntimeMetrics {
     pub cq_entries: u32,
     /// Whether the ring runs with `IORING_SETUP_DEFER_TASKRUN`.
     pub defer_taskrun: bool,
+    /// Whether the loop enters the kernel through a registered ring fd
+    /// (`IORING_REGISTER_RING_FDS`, Linux 5.18), which spares the kernel a
+    /// file lookup per `io_uring_enter`. Not with SQPOLL, and not for more
+    /// than 16 runtimes alive at once on one thread (the kernel's limit).
+    pub registered_ring: bool,
 }
 
 /// Configures a [`Runtime`].
