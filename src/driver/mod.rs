@@ -612,13 +612,22 @@ impl Driver {
             bump(&self.stats.sq_full);
             // Submitting here is allowed (we are the issuer thread); an
             // error leaves the entries queued for the next turn.
-            let _ = ring.submit();
+            let _ = self.submit_queued(ring);
             bump(&self.stats.enters);
             if try_push(ring, item.entries()) {
                 return;
             }
         }
         backlog.push_back(item);
+    }
+
+    /// Submits what the submission queue holds, without waiting; returns
+    /// how many SQEs the kernel took.
+    fn submit_queued(&self, ring: &mut IoUring) -> io::Result<usize> {
+        match self.registered.get() {
+            Some(registered) => registered.enter(ring, 0, None),
+            None => ring.submit(),
+        }
     }
 
     /// Moves backlogged SQEs into the ring, submitting as it fills.
@@ -635,7 +644,7 @@ impl Driver {
             }
             bump(&self.stats.sq_full);
             bump(&self.stats.enters);
-            match ring.submit() {
+            match self.submit_queued(ring) {
                 Ok(n) if n > 0 => {}
                 // The kernel took nothing (EBUSY/EAGAIN with a full CQ):
                 // reap first, the rest waits for the next turn.
@@ -821,11 +830,11 @@ impl Driver {
             Err(io::Error::from_raw_os_error(errno))
         } else if let Some(registered) = self.registered.get() {
             match wait {
-                Wait::No => registered.enter(ring, 0, None),
-                Wait::Park(None) => registered.enter(ring, 1, None),
+                Wait::No => registered.enter(ring, 0, None).map(drop),
+                Wait::Park(None) => registered.enter(ring, 1, None).map(drop),
                 Wait::Park(Some(timeout)) => {
                     let ts = types::Timespec::from(timeout);
-                    registered.enter(ring, 1, Some(&ts))
+                    registered.enter(ring, 1, Some(&ts)).map(drop)
                 }
             }
         } else {

@@ -96,15 +96,16 @@ impl RegisteredRing {
     }
 
     /// Submits what is queued and waits for `want` completions, for at
-    /// most `timeout` if one is given. The same call as the io-uring
-    /// crate's `submit_and_wait` / `submit_with_args` on a ring without
-    /// SQPOLL, through the registered index.
+    /// most `timeout` if one is given; returns how many SQEs the kernel
+    /// took. The same call as the io-uring crate's `submit_and_wait` /
+    /// `submit_with_args` on a ring without SQPOLL, through the registered
+    /// index.
     pub(crate) fn enter(
         &self,
         ring: &mut IoUring,
         want: u32,
         timeout: Option<&types::Timespec>,
-    ) -> io::Result<()> {
+    ) -> io::Result<usize> {
         let sq = ring.submission();
         let to_submit = u32::try_from(sq.len()).unwrap_or(u32::MAX);
         let mut flags = EnterFlags::REGISTERED_RING;
@@ -141,10 +142,7 @@ impl RegisteredRing {
                 arg_len,
             )
         };
-        if ret < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        // Negative only as -1, with the errno set.
+        usize::try_from(ret).map_err(|_| io::Error::last_os_error())
     }
 }
