@@ -11,26 +11,37 @@ use ringloop::Runtime;
 
 /// The three ways a turn enters the kernel: without waiting (a task that
 /// yields keeps the loop busy), parked with a timeout (a timer) and parked
-/// without one (a read that waits for its peer). Returns whether the
-/// runtime entered through a registered ring fd.
+/// without one (a read from a peer on another thread that answers 20 ms
+/// later, with no timer armed). Returns whether the runtime entered
+/// through a registered ring fd.
 fn exercise(rt: &Runtime) -> bool {
-    rt.block_on(async {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        // The bytes stay readable after this end closes (FIN, not RST:
+        // nothing it was sent is left unread).
+        std::io::Write::write_all(&mut conn, b"hello").unwrap();
+    });
+    let registered = rt.block_on(async {
         for _ in 0..3 {
             ringloop::yield_now().await;
         }
         ringloop::time::sleep(Duration::from_millis(1)).await;
-        let (a, b) = util::tcp_pair().await;
-        let reader = ringloop::spawn(async move { util::read_exactly(&b, 5).await });
-        // Let the reader park before the bytes exist.
-        ringloop::time::sleep(Duration::from_millis(2)).await;
-        let (res, _) = a.write_all(b"hello".to_vec()).await;
-        res.unwrap();
-        let got = util::within(10, "read", reader).await.unwrap();
-        assert_eq!(got, b"hello");
-        let m = ringloop::runtime::metrics().unwrap();
-        assert!(m.parks > 0, "the loop never parked: {m:?}");
-        m.registered_ring
-    })
+        let stream = ringloop::net::TcpStream::connect(addr).await.unwrap();
+        let before = ringloop::runtime::metrics().unwrap();
+        assert_eq!(before.timers, 0, "a timer would make the park time out");
+        assert_eq!(util::read_exactly(&stream, 5).await, b"hello");
+        let after = ringloop::runtime::metrics().unwrap();
+        assert!(
+            after.parks > before.parks,
+            "the loop never parked: {after:?}"
+        );
+        after.registered_ring
+    });
+    peer.join().unwrap();
+    registered
 }
 
 /// Whether this kernel lets a ring fd be registered at all (5.18+).
