@@ -341,8 +341,15 @@ fn a_runtime_dropped_with_reads_in_flight_on_registered_streams_frees_everything
             peers.push(client);
         }
         until_registered(16).await;
-        ringloop::yield_now().await;
-        assert!(util::in_flight() >= 8);
+        // Every read reaches the kernel within a few turns (under fault
+        // injection one may first complete with a synthetic error and be
+        // resubmitted by its task).
+        util::within(5, "8 reads in flight", async {
+            while util::in_flight() < 8 {
+                ringloop::yield_now().await;
+            }
+        })
+        .await;
         peers
     });
     drop(rt);
