@@ -81,9 +81,9 @@ impl RegisteredRing {
             resv: 0,
             data: 0,
         };
-        // SAFETY: as in `register`; the kernel only reads `update`. A
-        // failure leaves the reference to the thread's exit, which also
+        // A failure leaves the reference to the thread's exit, which also
         // drops it: nothing to do.
+        // SAFETY: as in `register`; the kernel only reads `update`.
         unsafe {
             libc::syscall(
                 libc::SYS_io_uring_register,
@@ -126,11 +126,10 @@ impl RegisteredRing {
             }
             None => (ptr::null(), 0),
         };
-        // SAFETY: the SQEs being submitted point only at memory that lives
-        // until their CQEs (the driver's invariant, see `try_push`); `arg`
-        // is null or points at a `SubmitArgs` (a transparent
-        // `io_uring_getevents_arg` whose timespec `timeout` outlives this
-        // call), of the size passed.
+        // `arg` is null or a `SubmitArgs`: a transparent
+        // `io_uring_getevents_arg` whose timespec outlives this call.
+        // SAFETY: queued SQEs point only at memory kept until their CQEs
+        // (see `try_push`), and `arg` is valid for the `arg_len` passed.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
