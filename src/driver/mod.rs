@@ -971,12 +971,31 @@ impl Driver {
                 let effect = self.table.borrow_mut().complete(id, completion);
                 match effect {
                     CqeEffect::Wake(waker) => waker.wake(),
+                    CqeEffect::Forward(id, completion) => self.forward(id, completion),
                     CqeEffect::Free(op) => self.free(op),
                     CqeEffect::Park(id, cell) => self.park(id, cell),
                     CqeEffect::Again(id) => self.submit_again(id),
                     CqeEffect::Nothing | CqeEffect::Stale => {}
                 }
             }
+        }
+    }
+
+    /// A CQE of a forwarding receive: its item goes to the receive's
+    /// target (`net::forward`), which sends it on from here, with no task
+    /// woken.
+    fn forward(&self, id: OpId, completion: Completion) {
+        use crate::op::MultishotOperation;
+        use crate::op::recv_multi::RecvMulti;
+        let taken = {
+            let mut table = self.table.borrow_mut();
+            table
+                .cell_mut::<OpCell<RecvMulti>>(id)
+                .and_then(|cell| cell.0.as_mut())
+                .and_then(|op| Some((op.forward_target()?, op.item(completion))))
+        };
+        if let Some((target, item)) = taken {
+            target.deliver(self, item, completion.has_more());
         }
     }
 

@@ -156,6 +156,9 @@ struct Slot {
     /// Entered as [`Start::Kept`] and not yet given up by its keeper: the
     /// final CQE parks the slot instead of removing it.
     kept: bool,
+    /// Entered as [`Start::Forward`]: its CQEs go to the driver as
+    /// [`CqeEffect::Forward`] instead of queueing for a future.
+    forward: bool,
     lifecycle: Lifecycle,
     op: Box<dyn InFlight>,
 }
@@ -169,6 +172,9 @@ pub(crate) enum Start {
     Multishot,
     /// An op no future awaits (a close the driver issues on its own).
     Detached,
+    /// A multishot op whose CQEs the driver hands to the op's forwarding
+    /// target as they come (`net::forward`), with no future polling it.
+    Forward,
     /// A detached op whose submitter keeps the slot for its next op of the
     /// same type (one write-behind send after another): after the final
     /// CQE the slot is parked with its emptied cell, and
@@ -183,6 +189,8 @@ pub(crate) enum CqeEffect {
     Nothing,
     /// Wake the op's future.
     Wake(Waker),
+    /// Hand this CQE of a forwarding op to its target.
+    Forward(OpId, Completion),
     /// The op ended with no future waiting: drop its state (outside any
     /// borrow of the driver, as dropping it may submit a close).
     Free(Box<dyn InFlight>),
@@ -263,11 +271,12 @@ impl OpTable {
             );
             return Err((op, err));
         };
-        let multishot = matches!(start, Start::Multishot);
+        let multishot = matches!(start, Start::Multishot | Start::Forward);
+        let forward = matches!(start, Start::Forward);
         let kept = matches!(start, Start::Kept);
         let lifecycle = match start {
             Start::Single(waker) => Lifecycle::Waiting { waker, first: None },
-            Start::Multishot => Lifecycle::Streaming {
+            Start::Multishot | Start::Forward => Lifecycle::Streaming {
                 queue: InlineQueue::default(),
                 waker: None,
                 ended: false,
@@ -278,6 +287,7 @@ impl OpTable {
             generation,
             multishot,
             kept,
+            forward,
             lifecycle,
             op,
         });
@@ -324,6 +334,13 @@ impl OpTable {
                 if *ended {
                     self.stale_cqes += 1;
                     return CqeEffect::Stale;
+                }
+                if slot.forward {
+                    if is_final {
+                        *ended = true;
+                        self.in_kernel -= 1;
+                    }
+                    return CqeEffect::Forward(id, completion);
                 }
                 if !completion.is_notification() {
                     queue.push_back(completion);
@@ -499,6 +516,13 @@ impl OpTable {
             Some(op) => Poll::Ready(Some(item(op, completion))),
             None => Poll::Ready(None),
         }
+    }
+
+    /// The state of a live op, if it is of type `C`.
+    pub(crate) fn cell_mut<C: InFlight>(&mut self, id: OpId) -> Option<&mut C> {
+        let slot = self.slot_mut(id)?;
+        let op: &mut dyn Any = &mut *slot.op;
+        op.downcast_mut::<C>()
     }
 
     /// An emptied cell of type `C` kept by [`recycle`](Self::recycle), if
@@ -749,6 +773,49 @@ mod tests {
         );
         let spare = table.take_spare::<FakeOp>().expect("the released cell");
         assert_eq!(spare.name, "detached");
+    }
+
+    #[test]
+    fn a_forwarding_op_hands_over_its_cqes_until_its_owner_lets_go() {
+        let log = Rc::default();
+        let mut table = OpTable::new();
+        let more = Completion {
+            result: 8,
+            flags: F_MORE,
+        };
+        // Every CQE goes to the driver, none is queued; the last ends it.
+        let id = table
+            .insert(fake(&log, "a"), Start::Forward)
+            .unwrap_or_else(|_| panic!("insert"));
+        for _ in 0..3 {
+            assert!(
+                matches!(table.complete(id, more), CqeEffect::Forward(f, c) if f == id && c == more)
+            );
+        }
+        assert!(matches!(table.complete(id, done(0)), CqeEffect::Forward(_, c) if !c.has_more()));
+        assert_eq!(table.in_kernel(), 0);
+        assert!(matches!(table.complete(id, more), CqeEffect::Stale));
+        assert!(table.cell_mut::<FakeOp>(id).is_some(), "kept until let go");
+        assert!(table.cell_mut::<OtherOp>(id).is_none(), "typed access");
+        match table.orphan(id) {
+            Orphan::Free(op) => drop(op),
+            _ => panic!("an ended op is freed when let go"),
+        }
+        // Let go while the kernel still owns it: cancelled, and from then
+        // on its CQEs are disposed of, not handed over.
+        let id = table
+            .insert(fake(&log, "b"), Start::Forward)
+            .unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.orphan(id), Orphan::Cancel));
+        assert!(matches!(table.complete(id, more), CqeEffect::Nothing));
+        match table.complete(id, done(-libc::ECANCELED)) {
+            CqeEffect::Free(op) => drop(op),
+            _ => panic!("freed at its final CQE"),
+        }
+        assert_eq!(
+            *log.borrow(),
+            ["a dropped", "b orphaned 8", "b orphaned -125", "b dropped"]
+        );
     }
 
     #[test]
@@ -1306,6 +1373,7 @@ mod tests {
             Single,
             Multishot,
             Kept,
+            Forward,
         }
         struct Live {
             id: OpId,
@@ -1345,9 +1413,10 @@ mod tests {
                 match next(10) {
                     0 | 1 => {
                         next_tag += 1;
-                        let kind = match next(4) {
+                        let kind = match next(5) {
                             0 => Kind::Multishot,
                             1 => Kind::Kept,
+                            2 => Kind::Forward,
                             _ => Kind::Single,
                         };
                         shared.borrow_mut().kernel_done.insert(next_tag, false);
@@ -1359,6 +1428,7 @@ mod tests {
                             Kind::Single => Start::Single(None),
                             Kind::Multishot => Start::Multishot,
                             Kind::Kept => Start::Kept,
+                            Kind::Forward => Start::Forward,
                         };
                         let id = table.insert(op, start).unwrap_or_else(|_| panic!("insert"));
                         live.push(Live {
@@ -1427,6 +1497,14 @@ mod tests {
                                     assert!(table.unpark(id, cell).is_none(), "seed {seed}");
                                 }
                             }
+                            CqeEffect::Forward(forwarded, c) => {
+                                assert!(
+                                    live[i].kind == Kind::Forward && !live[i].orphaned,
+                                    "seed {seed}: forwarded a CQE of a non-forwarding op"
+                                );
+                                assert_eq!(forwarded, id, "seed {seed}: forwarded another op");
+                                assert_eq!(c.has_more(), more, "seed {seed}");
+                            }
                             CqeEffect::Nothing => {}
                             CqeEffect::Again(_) => panic!("seed {seed}: no model op goes again"),
                             CqeEffect::Stale => panic!("seed {seed}: a live op's CQE was stale"),
@@ -1467,6 +1545,9 @@ mod tests {
                         }
                         let waker = Waker::from(Arc::new(Tag(live[i].tag)));
                         match live[i].kind {
+                            // Nothing polls a forwarding op: its owner only
+                            // lets it go (below).
+                            Kind::Forward => continue,
                             Kind::Multishot => {
                                 if let Poll::Ready(None) = table.poll_stream(live[i].id, &waker) {
                                     live[i].taken = true;

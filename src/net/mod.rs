@@ -6,6 +6,7 @@
 //! the ring) only once no operation uses it any more.
 
 mod addr;
+pub(crate) mod forward;
 mod recv_stream;
 mod socket;
 mod split;

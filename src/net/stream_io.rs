@@ -75,6 +75,45 @@ macro_rules! stream_io_methods {
                 $crate::net::RecvStream::new(&self.socket, ring)
             }
 
+            /// Sends everything this stream receives on to `to` (which may
+            /// be this same stream, for an echo), until this stream's end
+            /// of stream; returns how many bytes.
+            ///
+            /// The data is received into buffers from `ring` by one
+            /// multishot receive, and the driver sends each buffer on as
+            /// its completion arrives, one send in flight at a time, in
+            /// order. No task is woken per chunk: a chunk costs what it
+            /// costs a hand-written io_uring loop, a receive completion and
+            /// a send. The awaiting task runs only when a chunk has to wait
+            /// for the send before it, or when the stream ends.
+            ///
+            /// It does not shut down or close `to`.
+            ///
+            /// ```no_run
+            /// # async fn echo(stream: ringloop::net::TcpStream, pool: ringloop::buf::BufRing) -> std::io::Result<()> {
+            /// let echoed = stream.forward_to(&pool, &stream).await?;
+            /// println!("echoed {echoed} bytes");
+            /// # Ok(())
+            /// # }
+            /// ```
+            ///
+            /// Dropping the future stops forwarding: the receive and a
+            /// send in flight are cancelled, and data received but not yet
+            /// sent is dropped (its buffers go back to `ring`).
+            ///
+            /// # Errors
+            ///
+            /// The first receive error on this stream or send error on
+            /// `to` (e.g. `ConnectionReset`, `BrokenPipe`), with the
+            /// kernel's errno; an error if no runtime is running.
+            pub fn forward_to<'a>(
+                &'a self,
+                ring: &$crate::buf::BufRing,
+                to: &Self,
+            ) -> impl std::future::Future<Output = std::io::Result<u64>> + 'a {
+                $crate::net::forward::ForwardTo::new(&self.socket, ring, &to.socket)
+            }
+
             /// Reads like `read`, bounded by `timeout` through a kernel
             /// timeout linked to the receive (`IORING_OP_LINK_TIMEOUT`): one
             /// SQE pair, and no timer to wake when the data comes first.

@@ -9,7 +9,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::{MultishotOperation, Operation};
 use crate::buf::{BufRingInner, PooledBuf};
-use crate::driver::{Completion, InlineQueue};
+use crate::driver::{Completion, Driver, InlineQueue};
 use crate::io::SharedFd;
 
 pub(crate) struct RecvMulti {
@@ -20,6 +20,17 @@ pub(crate) struct RecvMulti {
     /// Where the data of each observed, not yet consumed CQE starts in its
     /// buffer, in CQE order (usually one: kept inline).
     starts: InlineQueue<u32>,
+    /// Set for a forwarding receive: where its items go, from the
+    /// driver, as they arrive.
+    forward: Option<Rc<dyn ForwardTarget>>,
+}
+
+/// Where a forwarding receive's items go (`net::forward`). Called by the
+/// driver for each CQE, with nothing borrowed: it may submit ops.
+pub(crate) trait ForwardTarget {
+    /// One item; `more` is false for the receive's last CQE (the kernel
+    /// ended it, and it must be re-armed to receive further).
+    fn deliver(&self, driver: &Driver, item: RecvItem, more: bool);
 }
 
 impl RecvMulti {
@@ -28,7 +39,25 @@ impl RecvMulti {
             fd,
             ring,
             starts: InlineQueue::default(),
+            forward: None,
         }
+    }
+
+    /// A receive whose items the driver hands to `target` (to be entered
+    /// with `Start::Forward`).
+    pub(crate) fn forwarding(
+        fd: SharedFd,
+        ring: Rc<BufRingInner>,
+        target: Rc<dyn ForwardTarget>,
+    ) -> RecvMulti {
+        let mut op = RecvMulti::new(fd, ring);
+        op.forward = Some(target);
+        op
+    }
+
+    /// The target of a forwarding receive.
+    pub(crate) fn forward_target(&self) -> Option<Rc<dyn ForwardTarget>> {
+        self.forward.clone()
     }
 }
 

@@ -153,6 +153,17 @@ pub const SERVERS: &[ServerSpec] = &[
         ),
     },
     ServerSpec {
+        name: "ringloop-forward",
+        about: "ringloop, default fast path echoing with forward_to (the driver sends each received buffer back: no task poll per message)",
+        kind: Kind::Variant,
+        krate: None,
+        run: feature_run!(
+            "ringloop",
+            ringloop_rt::run_forward,
+            "built without the `ringloop` feature"
+        ),
+    },
+    ServerSpec {
         name: "ringloop-await",
         about: "ringloop, default fast path with each write awaited (write_all) instead of write-behind",
         kind: Kind::Variant,

@@ -86,6 +86,26 @@ async fn pooled(stream: TcpStream, pool: BufRing) {
     let _ = tx.flush().await;
 }
 
+/// The default fast path's runtime and pool, echoing with `forward_to`:
+/// the driver sends each received buffer back from its completion, and the
+/// connection's task is polled only to start and at the end.
+pub fn run_forward(args: &ServeArgs) -> io::Result<()> {
+    let (addr, buf) = (args.addr, args.buf);
+    fast_path().build()?.block_on(async move {
+        let listener = listen(addr)?;
+        let pool = pool(buf)?;
+        announce_ready("ringloop-forward", listener.local_addr()?);
+        let mut incoming = listener.incoming();
+        loop {
+            let stream = incoming.next().await?;
+            let pool = pool.clone();
+            ringloop::spawn(async move {
+                let _ = stream.forward_to(&pool, &stream).await;
+            });
+        }
+    })
+}
+
 /// The default fast path, but each write awaited (`write_all`) instead of
 /// write-behind: the task is woken twice per message (the data, then the
 /// send's completion), which is what write-behind saves.

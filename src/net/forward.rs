@@ -1,0 +1,294 @@
+//! `forward_to`: everything a stream receives, sent on to another stream
+//! (or back to the same one), by the driver.
+//!
+//! A multishot receive into a buffer ring is entered as *forwarding*
+//! (`Start::Forward`): each of its CQEs goes from the driver straight to
+//! [`Forward::deliver`], which sends the received buffer on with the
+//! write-behind send op, in a slot kept from one send to the next. No task
+//! is woken per chunk: a message costs the receive's CQE and the send's
+//! SQE and CQE, as in a hand-written loop. The task that awaits the
+//! forward is woken only when it has to act: a chunk arrived while a send
+//! was in flight (it then sends the queued chunks one after another), the
+//! receive needs re-arming, or the stream ended.
+//!
+//! One send is in flight at a time, which keeps the bytes in order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::socket::Socket;
+use crate::buf::{BufRing, PooledBuf};
+use crate::driver::{Driver, OpId, Start};
+use crate::io::SharedFd;
+use crate::op::recv_multi::{ForwardTarget, RecvItem, RecvMulti};
+use crate::op::send::{SendBehind, SendSink};
+use crate::runtime::context;
+
+/// What the driver (on each CQE) and the awaiting task share.
+struct Forward {
+    /// Where the data goes.
+    to: SharedFd,
+    sink: Rc<SendSink>,
+    /// The send slot kept from one send to the next.
+    lane: Cell<Option<OpId>>,
+    /// Chunks received while a send was in flight, in order.
+    queue: RefCell<VecDeque<PooledBuf>>,
+    /// Bytes received and handed to sends.
+    bytes: Cell<u64>,
+    /// The receiving side ended: `Ok` at end of stream, or its error.
+    end: RefCell<Option<io::Result<()>>>,
+    /// The kernel ended the receive (its last CQE came): re-arm it.
+    rearm: Cell<bool>,
+    /// The buffer ring ran dry (`ENOBUFS`): re-arm once a buffer is back.
+    starved: Cell<bool>,
+    /// The awaiting task.
+    waiter: RefCell<Option<Waker>>,
+}
+
+impl Forward {
+    fn wake(&self) {
+        if let Some(waker) = self.waiter.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Sends `buf` now if nothing is in flight or queued, else queues it
+    /// and has the end of the send in flight wake the task, which sends the
+    /// queue on.
+    fn send_or_queue(&self, driver: &Driver, buf: PooledBuf) {
+        if self.sink.failure.borrow().is_some() {
+            // The destination has a hole: nothing more goes out. The task
+            // reports the failure.
+            drop(buf);
+            self.wake();
+            return;
+        }
+        let mut queue = self.queue.borrow_mut();
+        if self.sink.in_flight.get() || !queue.is_empty() {
+            queue.push_back(buf);
+            drop(queue);
+            if let Some(waker) = self.waiter.borrow().as_ref() {
+                *self.sink.waiter.borrow_mut() = Some(waker.clone());
+            }
+            return;
+        }
+        drop(queue);
+        self.send(driver, buf);
+    }
+
+    /// Submits the send of `buf` (the sink is idle).
+    fn send(&self, driver: &Driver, buf: PooledBuf) {
+        // A pooled buffer is far below a send's 2 GiB limit.
+        let Ok(op) = SendBehind::new(self.to.clone(), buf, &self.sink) else {
+            return;
+        };
+        match driver.submit_kept(self.lane.get(), op) {
+            Ok(id) => self.lane.set(Some(id)),
+            Err((op, err)) => {
+                // The runtime is shutting down. The op's drop marks the
+                // sink idle again; the failure ends the forward.
+                drop(op);
+                self.sink.failure.borrow_mut().get_or_insert(err);
+                self.wake();
+            }
+        }
+    }
+
+    /// The first send failure, as a fresh error with the same errno.
+    fn failure(&self) -> Option<io::Error> {
+        self.sink
+            .failure
+            .borrow()
+            .as_ref()
+            .map(|err| match err.raw_os_error() {
+                Some(errno) => io::Error::from_raw_os_error(errno),
+                None => io::Error::new(err.kind(), err.to_string()),
+            })
+    }
+}
+
+impl ForwardTarget for Forward {
+    fn deliver(&self, driver: &Driver, item: RecvItem, more: bool) {
+        match item {
+            RecvItem::Data(buf) => {
+                self.bytes.set(self.bytes.get() + buf.len() as u64);
+                self.send_or_queue(driver, buf);
+            }
+            RecvItem::Eof => {
+                self.end.borrow_mut().get_or_insert(Ok(()));
+                self.wake();
+            }
+            RecvItem::Error(err) => match err.raw_os_error() {
+                Some(libc::ENOBUFS) => {
+                    // The kernel ends the receive: re-armed (below) once a
+                    // buffer comes back. The data waits in the socket.
+                    crate::driver::bump(&driver.stats().enobufs);
+                    self.starved.set(true);
+                }
+                Some(libc::EINTR | libc::EAGAIN) => {}
+                _ => {
+                    self.end.borrow_mut().get_or_insert(Err(err));
+                    self.wake();
+                }
+            },
+        }
+        if !more && self.end.borrow().is_none() {
+            self.rearm.set(true);
+            self.wake();
+        }
+    }
+}
+
+/// The future of `forward_to`.
+pub(crate) struct ForwardTo<'a> {
+    from: &'a Socket,
+    ring: BufRing,
+    state: Rc<Forward>,
+    /// The receive in flight (or ended, not yet released).
+    recv: Option<OpId>,
+    driver: Option<Rc<Driver>>,
+    done: bool,
+}
+
+impl<'a> ForwardTo<'a> {
+    pub(crate) fn new(from: &'a Socket, ring: &BufRing, to: &Socket) -> ForwardTo<'a> {
+        ForwardTo {
+            from,
+            ring: ring.clone(),
+            state: Rc::new(Forward {
+                to: to.fd.clone(),
+                sink: Rc::default(),
+                lane: Cell::new(None),
+                queue: RefCell::default(),
+                bytes: Cell::new(0),
+                end: RefCell::new(None),
+                rearm: Cell::new(true),
+                starved: Cell::new(false),
+                waiter: RefCell::new(None),
+            }),
+            recv: None,
+            driver: None,
+            done: false,
+        }
+    }
+
+    /// Arms a new receive (after releasing the one the kernel ended).
+    fn arm(&mut self, driver: &Rc<Driver>, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let state = &self.state;
+        if state.starved.get() {
+            if !self.ring.inner().has_buffers_or_wait(cx.waker()) {
+                return Poll::Pending;
+            }
+            state.starved.set(false);
+        }
+        if let Some(old) = self.recv.take() {
+            driver.orphan(old);
+        }
+        let target: Rc<dyn ForwardTarget> = state.clone();
+        let op = RecvMulti::forwarding(self.from.fd.clone(), self.ring.inner().clone(), target);
+        let id = driver.submit(op, Start::Forward).map_err(|(_, err)| err)?;
+        self.recv = Some(id);
+        state.rearm.set(false);
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_forward(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        let driver = match &self.driver {
+            Some(driver) => driver.clone(),
+            None => {
+                let driver = context::driver().ok_or_else(context::no_runtime_error)?;
+                self.driver.insert(driver).clone()
+            }
+        };
+        // Registered first: a chunk the driver queues from now on makes the
+        // end of the send in flight wake this task.
+        match &mut *self.state.waiter.borrow_mut() {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waiter => *waiter = Some(cx.waker().clone()),
+        }
+        loop {
+            let state = &self.state;
+            if let Some(err) = state.failure() {
+                return Poll::Ready(Err(err));
+            }
+            // Chunks that came while a send was in flight go out in order.
+            if !state.sink.in_flight.get() {
+                let next = state.queue.borrow_mut().pop_front();
+                if let Some(buf) = next {
+                    state.send(&driver, buf);
+                    continue;
+                }
+            }
+            let end = state.end.borrow_mut().take();
+            match end {
+                Some(Err(err)) => return Poll::Ready(Err(err)),
+                Some(Ok(())) => {
+                    let sending = state.sink.in_flight.get() || !state.queue.borrow().is_empty();
+                    if !sending {
+                        return Poll::Ready(Ok(state.bytes.get()));
+                    }
+                    *state.end.borrow_mut() = Some(Ok(()));
+                }
+                None if state.rearm.get() => {
+                    std::task::ready!(self.arm(&driver, cx))?;
+                    continue;
+                }
+                None => {}
+            }
+            if state.sink.in_flight.get() && !state.queue.borrow().is_empty()
+                || state.end.borrow().is_some()
+            {
+                *state.sink.waiter.borrow_mut() = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl Future for ForwardTo<'_> {
+    type Output = io::Result<u64>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        if self.done {
+            return Poll::Ready(Ok(self.state.bytes.get()));
+        }
+        let polled = self.poll_forward(cx);
+        if polled.is_ready() {
+            self.done = true;
+            self.release();
+        }
+        polled
+    }
+}
+
+impl ForwardTo<'_> {
+    /// Cancels the receive and a send still in flight (their buffers go
+    /// back to the ring at their last CQE) and drops the queued chunks.
+    fn release(&mut self) {
+        let Some(driver) = self.driver.clone() else {
+            return;
+        };
+        if let Some(id) = self.recv.take() {
+            driver.orphan(id);
+        }
+        if let Some(lane) = self.state.lane.take() {
+            driver.drop_kept(lane);
+        }
+        self.state.queue.borrow_mut().clear();
+        self.state.waiter.borrow_mut().take();
+        self.state.sink.waiter.borrow_mut().take();
+    }
+}
+
+impl Drop for ForwardTo<'_> {
+    fn drop(&mut self) {
+        // A send cut short is not sent on once the forward is gone.
+        self.state.sink.abandoned.set(true);
+        self.release();
+    }
+}

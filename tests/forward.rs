@@ -1,0 +1,252 @@
+//! `forward_to`: data integrity and order (with chunks queued behind a
+//! send in flight and the buffer ring run dry), the byte count, no task
+//! poll per chunk, errors on either side, and cancellation and shutdown
+//! with buffers in flight.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use ringloop::buf::BufRing;
+
+/// Waits until every buffer is back in `ring` and the kernel owns no op.
+async fn settled(ring: &BufRing) {
+    util::within(10, "buffers back", async {
+        while ring.available() < ring.entries() || util::in_flight() > 0 {
+            ringloop::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}
+
+#[test]
+fn echo_returns_every_byte_in_order_and_counts_them() {
+    ringloop::run(async {
+        // Small buffers and few of them: chunks queue behind the send in
+        // flight, and the ring runs dry (ENOBUFS) again and again.
+        let ring = BufRing::builder().entries(4).buf_len(512).build().unwrap();
+        let (client, server) = util::tcp_pair().await;
+        let forward = {
+            let ring = ring.clone();
+            ringloop::spawn(async move { server.forward_to(&ring, &server).await })
+        };
+        let mut data = vec![0u8; 1 << 20];
+        util::Rng::new(11).fill(&mut data);
+        let expected = data.clone();
+        let client = std::rc::Rc::new(client);
+        let writer = {
+            let client = client.clone();
+            ringloop::spawn(async move {
+                for chunk in data.chunks(3000) {
+                    let (res, _) = client.write_all(chunk.to_vec()).await;
+                    res.unwrap();
+                }
+                client.shutdown(Shutdown::Write).await.unwrap();
+            })
+        };
+        let echoed = util::within(20, "echo", util::read_exactly(&client, expected.len())).await;
+        assert!(echoed == expected, "the echo differs from what was sent");
+        writer.await.unwrap();
+        let count = util::within(10, "forward ends at EOF", forward)
+            .await
+            .unwrap();
+        assert_eq!(count.unwrap(), expected.len() as u64);
+        let m = ringloop::runtime::metrics().unwrap();
+        assert!(m.enobufs_events > 0, "the ring did run dry: {m:?}");
+        settled(&ring).await;
+    });
+}
+
+#[test]
+fn forwards_between_two_connections() {
+    ringloop::run(async {
+        let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
+        let (client_a, server_a) = util::tcp_pair().await;
+        let (client_b, server_b) = util::tcp_pair().await;
+        let forward = {
+            let ring = ring.clone();
+            ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await })
+        };
+        let mut data = vec![0u8; 256 * 1024];
+        util::Rng::new(12).fill(&mut data);
+        let expected = data.clone();
+        let writer = ringloop::spawn(async move {
+            let (res, _) = client_a.write_all(data).await;
+            res.unwrap();
+            // End of stream for the forward.
+            drop(client_a);
+        });
+        let got = util::within(20, "proxied", util::read_exactly(&client_b, expected.len())).await;
+        assert!(got == expected, "the proxied bytes differ");
+        writer.await.unwrap();
+        let count = util::within(10, "forward ends", forward).await.unwrap();
+        assert_eq!(count.unwrap(), expected.len() as u64);
+        settled(&ring).await;
+    });
+}
+
+#[test]
+fn request_response_does_not_poll_the_task_per_message() {
+    // The client is a plain blocking socket on another thread, so the
+    // runtime's only task is the forward.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    const ROUNDS: usize = 2000;
+    let client = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reply = [0u8; 64];
+        for i in 0..ROUNDS {
+            let msg = [(i % 251) as u8; 64];
+            stream.write_all(&msg).unwrap();
+            stream.read_exact(&mut reply).unwrap();
+            assert_eq!(reply, msg, "round {i}");
+        }
+    });
+    let (polls, count) = ringloop::run(async move {
+        let ring = BufRing::builder().entries(16).buf_len(256).build().unwrap();
+        let (std_stream, _) = listener.accept().unwrap();
+        let stream = ringloop::net::TcpStream::from_std(std_stream);
+        let before = ringloop::runtime::metrics().unwrap().task_polls;
+        // A task of its own, whose polls `task_polls` counts.
+        let forward = ringloop::spawn(async move { stream.forward_to(&ring, &stream).await });
+        let count = util::within(20, "echo", forward).await.unwrap();
+        let polls = ringloop::runtime::metrics().unwrap().task_polls - before;
+        (polls, count)
+    });
+    client.join().unwrap();
+    assert_eq!(count.unwrap(), (ROUNDS * 64) as u64);
+    // A poll to start, one when the stream ends, and one more if a reply
+    // queued behind the previous send: not one per message.
+    assert!(
+        polls < (ROUNDS / 100) as u64,
+        "{polls} task polls for {ROUNDS} messages"
+    );
+}
+
+#[test]
+fn a_send_error_ends_the_forward_with_the_errno() {
+    ringloop::run(async {
+        let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
+        let (client_a, server_a) = util::tcp_pair().await;
+        let (client_b, server_b) = util::tcp_pair().await;
+        let forward = {
+            let ring = ring.clone();
+            ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await })
+        };
+        // The destination's peer goes away: sends to it fail.
+        drop(client_b);
+        let result = util::within(10, "a send fails", async {
+            loop {
+                let (res, _) = client_a.write_all(vec![7u8; 1024]).await;
+                res.unwrap();
+                if forward.is_finished() {
+                    return forward.await.unwrap();
+                }
+                ringloop::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        let err = result.expect_err("forwarding into a closed connection fails");
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.raw_os_error().is_some(),
+            "the kernel's errno is kept: {err:?}"
+        );
+        settled(&ring).await;
+    });
+}
+
+#[test]
+fn a_receive_error_ends_the_forward() {
+    ringloop::run(async {
+        let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
+        let (client, server) = util::tcp_pair().await;
+        let forward = {
+            let ring = ring.clone();
+            ringloop::spawn(async move { server.forward_to(&ring, &server).await })
+        };
+        // A reset from the sending side (SO_LINGER 0, then close).
+        client.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(client);
+        let result = util::within(10, "forward ends", forward).await.unwrap();
+        let err = result.expect_err("a reset is an error, not an end of stream");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err:?}");
+        settled(&ring).await;
+    });
+}
+
+#[test]
+fn dropping_the_forward_gives_every_buffer_back() {
+    ringloop::run(async {
+        let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
+        let (client_a, server_a) = util::tcp_pair().await;
+        let (client_b, server_b) = util::tcp_pair().await;
+        let forward = {
+            let ring = ring.clone();
+            ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await })
+        };
+        // client_b never reads: the send blocks, chunks queue behind it and
+        // the ring runs dry. Write until that is so.
+        let filler = ringloop::spawn(async move {
+            loop {
+                let (res, _) = client_a.write_all(vec![1u8; 64 * 1024]).await;
+                if res.is_err() {
+                    return;
+                }
+            }
+        });
+        util::within(10, "the ring runs dry", async {
+            while ring.available() > 0 {
+                ringloop::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        forward.cancel();
+        assert!(
+            util::within(10, "cancelled", forward)
+                .await
+                .unwrap_err()
+                .is_cancelled()
+        );
+        filler.cancel();
+        settled(&ring).await;
+        drop(client_b);
+    });
+}
+
+#[test]
+fn runtime_drop_with_a_forward_in_flight_returns() {
+    let rt = ringloop::Runtime::new().unwrap();
+    let ring = rt
+        .block_on(async { BufRing::builder().entries(8).buf_len(512).build() })
+        .unwrap();
+    let (client, server) = rt.block_on(util::tcp_pair());
+    {
+        let ring = ring.clone();
+        rt.spawn(async move {
+            let _ = server.forward_to(&ring, &server).await;
+        });
+    }
+    rt.block_on(async {
+        let (res, _) = client.write_all(vec![5u8; 8 * 1024]).await;
+        res.unwrap();
+        let got = util::within(10, "echo", util::read_exactly(&client, 8 * 1024)).await;
+        assert!(got.iter().all(|&b| b == 5));
+    });
+    // The forward is still waiting for more: the drop cancels it and waits
+    // for the kernel before freeing anything.
+    drop(rt);
+    drop(ring);
+    drop(client);
+}
