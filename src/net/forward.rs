@@ -99,6 +99,15 @@ impl Forward {
         }
     }
 
+    /// Has the end of the send in flight wake the task if it has work
+    /// then: queued chunks to send on, or the end to report.
+    fn wait_for_send(&self, waker: &Waker) {
+        let sending = self.sink.in_flight.get();
+        if sending && (!self.queue.borrow().is_empty() || self.end.borrow().is_some()) {
+            *self.sink.waiter.borrow_mut() = Some(waker.clone());
+        }
+    }
+
     /// The first send failure, as a fresh error with the same errno.
     fn failure(&self) -> Option<io::Error> {
         self.sink
@@ -177,12 +186,13 @@ impl<'a> ForwardTo<'a> {
         }
     }
 
-    /// Arms a new receive (after releasing the one the kernel ended).
-    fn arm(&mut self, driver: &Rc<Driver>, cx: &Context<'_>) -> Poll<io::Result<()>> {
+    /// Arms a new receive (after releasing the one the kernel ended);
+    /// pending while the ring has no buffer (the ring wakes the task).
+    fn arm(&mut self, driver: &Rc<Driver>, cx: &Context<'_>) -> io::Result<Poll<()>> {
         let state = &self.state;
         if state.starved.get() {
             if !self.ring.inner().has_buffers_or_wait(cx.waker()) {
-                return Poll::Pending;
+                return Ok(Poll::Pending);
             }
             state.starved.set(false);
         }
@@ -194,7 +204,7 @@ impl<'a> ForwardTo<'a> {
         let id = driver.submit(op, Start::Forward).map_err(|(_, err)| err)?;
         self.recv = Some(id);
         state.rearm.set(false);
-        Poll::Ready(Ok(()))
+        Ok(Poll::Ready(()))
     }
 
     fn poll_forward(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
@@ -234,17 +244,10 @@ impl<'a> ForwardTo<'a> {
                     }
                     *state.end.borrow_mut() = Some(Ok(()));
                 }
-                None if state.rearm.get() => {
-                    std::task::ready!(self.arm(&driver, cx))?;
-                    continue;
-                }
+                None if state.rearm.get() && self.arm(&driver, cx)?.is_ready() => continue,
                 None => {}
             }
-            if state.sink.in_flight.get() && !state.queue.borrow().is_empty()
-                || state.end.borrow().is_some()
-            {
-                *state.sink.waiter.borrow_mut() = Some(cx.waker().clone());
-            }
+            self.state.wait_for_send(cx.waker());
             return Poll::Pending;
         }
     }
