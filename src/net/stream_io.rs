@@ -82,10 +82,11 @@ macro_rules! stream_io_methods {
             /// The data is received into buffers from `ring` by one
             /// multishot receive, and the driver sends each buffer on as
             /// its completion arrives, one send in flight at a time, in
-            /// order. No task is woken per chunk: a chunk costs what it
-            /// costs a hand-written io_uring loop, a receive completion and
-            /// a send. The awaiting task runs only when a chunk has to wait
-            /// for the send before it, or when the stream ends.
+            /// order. No task is woken per chunk: the driver takes the
+            /// receive's completion and submits the send, as a hand-written
+            /// io_uring loop does. The awaiting task runs only when a chunk
+            /// has to wait for the send before it, when the receive must be
+            /// re-armed (the ring ran dry), and when the stream ends.
             ///
             /// It does not shut down or close `to`.
             ///
