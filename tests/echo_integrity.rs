@@ -151,6 +151,8 @@ enum Server {
     /// into one shared buffer pool, connections registered in the ring's
     /// file table (as the example's runtime does).
     Pooled,
+    /// The pooled path echoing with `forward_to` (`--forward`).
+    Forward,
 }
 
 /// Runs `connections` clients of `per_connection` bytes each against the
@@ -165,7 +167,7 @@ fn echo_test(server_kind: Server, connections: usize, per_connection: usize) {
     let pool = Rc::new(util::ByteStream::new(0xEC40).take(connections * STRIDE + per_connection));
 
     let mut builder = ringloop::Runtime::builder();
-    if let Server::Pooled = server_kind {
+    if let Server::Pooled | Server::Forward = server_kind {
         builder.register_streams(4096);
     }
     builder.build().unwrap().block_on(async move {
@@ -174,17 +176,17 @@ fn echo_test(server_kind: Server, connections: usize, per_connection: usize) {
         let stats = Rc::new(echo::Stats::default());
         let server = match server_kind {
             Server::Plain => ringloop::spawn(echo::serve(listener, stats.clone(), SERVER_BUF)),
-            Server::Pooled => {
+            Server::Pooled | Server::Forward => {
                 let ring = BufRing::builder()
                     .entries(1024)
                     .buf_len(2048)
                     .build()
                     .unwrap();
-                ringloop::spawn(echo::serve_with(
-                    listener,
-                    stats.clone(),
-                    echo::Mode::Pooled(ring),
-                ))
+                let mode = match server_kind {
+                    Server::Forward => echo::Mode::Forward(ring),
+                    _ => echo::Mode::Pooled(ring),
+                };
+                ringloop::spawn(echo::serve_with(listener, stats.clone(), mode))
             }
         };
 
@@ -241,6 +243,11 @@ fn thousand_connections_one_mebibyte_each() {
 #[test]
 fn pooled_path_keeps_every_byte() {
     echo_test(Server::Pooled, 200, 256 << 10);
+}
+
+#[test]
+fn forwarded_path_keeps_every_byte() {
+    echo_test(Server::Forward, 200, 256 << 10);
 }
 
 /// The example's listener hands out connections with `TCP_NODELAY` set:

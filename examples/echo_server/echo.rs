@@ -68,6 +68,10 @@ pub enum Mode {
     /// As `Pooled`, with connections held as direct descriptors (the runtime
     /// needs a file table: `Builder::direct_descriptors`).
     PooledDirect(BufRing),
+    /// As `Pooled`, echoing with `forward_to`: the driver sends each
+    /// received buffer back from its completion, and the connection's task
+    /// is polled only to start and at the end.
+    Forward(BufRing),
 }
 
 /// Accepts connections forever, one task each (plain mode).
@@ -85,7 +89,7 @@ pub async fn serve_with(listener: TcpListener, stats: Rc<Stats>, mode: Mode) -> 
     loop {
         let accepted = match &mode {
             Mode::Plain { .. } => listener.accept().await.map(|(stream, _peer)| stream),
-            Mode::Pooled(_) | Mode::PooledDirect(_) => incoming.next().await,
+            Mode::Pooled(_) | Mode::PooledDirect(_) | Mode::Forward(_) => incoming.next().await,
         };
         match accepted {
             Ok(stream) => {
@@ -100,6 +104,7 @@ pub async fn serve_with(listener: TcpListener, stats: Rc<Stats>, mode: Mode) -> 
                         Mode::Pooled(pool) | Mode::PooledDirect(pool) => {
                             echo_pooled(&stream, &stats, pool).await
                         }
+                        Mode::Forward(pool) => echo_forwarded(&stream, &stats, pool).await,
                     };
                     if result.is_err() {
                         stats.errors.set(stats.errors.get() + 1);
@@ -183,6 +188,15 @@ pub async fn echo_pooled(stream: &TcpStream, stats: &Stats, pool: &BufRing) -> i
         stats.bytes.set(stats.bytes.get() + n as u64);
     }
     tx.flush().await
+}
+
+/// Echoes everything until EOF with `forward_to`: the driver writes each
+/// received buffer back as its completion arrives, without waking this
+/// task. (Bytes count as echoed when the connection ends.)
+pub async fn echo_forwarded(stream: &TcpStream, stats: &Stats, pool: &BufRing) -> io::Result<()> {
+    let echoed = stream.forward_to(pool, stream).await?;
+    stats.bytes.set(stats.bytes.get() + echoed);
+    Ok(())
 }
 
 /// The accept loop with direct descriptors.

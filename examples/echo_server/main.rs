@@ -21,7 +21,7 @@ const USAGE: &str = "\
 echo_server: a TCP echo server on ringloop (io_uring)
 
 USAGE:
-    echo_server [--addr HOST:PORT] [--plain [--buf BYTES] | --direct] [--pool-bufs N] [--pool-buf-len BYTES] [--no-register] [--spin-us N]
+    echo_server [--addr HOST:PORT] [--plain [--buf BYTES] | --direct | --forward] [--pool-bufs N] [--pool-buf-len BYTES] [--no-register] [--spin-us N]
 
 By default it uses io_uring's fast paths: one multishot accept for all
 connections, and per connection a multishot receive into buffers from one
@@ -36,6 +36,10 @@ OPTIONS:
                           buffer per connection
     --direct              pooled path with connections held as direct
                           descriptors (slots of the ring's file table)
+    --forward             pooled path echoing with forward_to: the runtime's
+                          driver writes each received buffer back itself, so
+                          the connection's task is not polled per message
+                          (bytes are counted when a connection ends)
     --buf BYTES           plain path: read buffer per connection (default 16384)
     --pool-bufs N         pooled path: buffers in the pool, a power of two
                           (default 128, or 1024 without incremental consumption)
@@ -56,6 +60,7 @@ struct Args {
     buf: usize,
     plain: bool,
     direct: bool,
+    forward: bool,
     /// `None`: the default for the kernel's buffer-ring features.
     pool_bufs: Option<u16>,
     pool_buf_len: Option<u32>,
@@ -76,6 +81,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         buf: 16 * 1024,
         plain: false,
         direct: false,
+        forward: false,
         pool_bufs: None,
         pool_buf_len: None,
         spin_us: 0,
@@ -98,12 +104,21 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--plain" => args.plain = true,
             "--direct" => args.direct = true,
+            "--forward" => args.forward = true,
             "--pool-bufs" => args.pool_bufs = Some(parse("--pool-bufs", it.next())?),
             "--pool-buf-len" => args.pool_buf_len = Some(parse("--pool-buf-len", it.next())?),
             "--spin-us" => args.spin_us = parse("--spin-us", it.next())?,
             "--no-register" => args.no_register = true,
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
+    }
+    if [args.plain, args.direct, args.forward]
+        .iter()
+        .filter(|&&on| on)
+        .count()
+        > 1
+    {
+        return Err("--plain, --direct and --forward each choose the path: give one".to_owned());
     }
     Ok(Some(args))
 }
@@ -164,10 +179,11 @@ fn main() -> ExitCode {
             let pool = build_pool(&args)
                 .map_err(|err| format!("cannot set up the buffer pool: {err} (try --plain)"))?;
             let described = format!(
-                "multishot accept + multishot recv into a pool of {} x {} B{}{}",
+                "multishot accept + multishot recv into a pool of {} x {} B{}{}{}",
                 pool.entries(),
                 pool.buf_len(),
                 if pool.is_incremental() { " (incremental)" } else { "" },
+                if args.forward { ", echoed by forward_to" } else { "" },
                 if args.direct {
                     ", direct descriptors"
                 } else if args.no_register {
@@ -179,6 +195,8 @@ fn main() -> ExitCode {
 
             let mode = if args.direct {
                 echo::Mode::PooledDirect(pool)
+            } else if args.forward {
+                echo::Mode::Forward(pool)
             } else {
                 echo::Mode::Pooled(pool)
             };
