@@ -5,11 +5,13 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
+use ringloop::Task;
 use ringloop::buf::BufRing;
+use ringloop::net::TcpStream;
 
 /// Waits until every buffer is back in `ring` and the kernel owns no op.
 async fn settled(ring: &BufRing) {
@@ -21,17 +23,32 @@ async fn settled(ring: &BufRing) {
     .await;
 }
 
+/// A forward from one connection to another: the peer that writes into
+/// it, the peer that reads what comes out, and the forward's task.
+async fn proxied(ring: &BufRing) -> (TcpStream, TcpStream, Task<io::Result<u64>>) {
+    let (client_a, server_a) = util::tcp_pair().await;
+    let (client_b, server_b) = util::tcp_pair().await;
+    let ring = ring.clone();
+    let forward = ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await });
+    (client_a, client_b, forward)
+}
+
+/// An echo by `forward_to` on one connection: its peer, and the forward's
+/// task.
+async fn echoed(ring: &BufRing) -> (TcpStream, Task<io::Result<u64>>) {
+    let (client, server) = util::tcp_pair().await;
+    let ring = ring.clone();
+    let forward = ringloop::spawn(async move { server.forward_to(&ring, &server).await });
+    (client, forward)
+}
+
 #[test]
 fn echo_returns_every_byte_in_order_and_counts_them() {
     ringloop::run(async {
         // Small buffers and few of them: chunks queue behind the send in
         // flight, and the ring runs dry (ENOBUFS) again and again.
         let ring = BufRing::builder().entries(4).buf_len(512).build().unwrap();
-        let (client, server) = util::tcp_pair().await;
-        let forward = {
-            let ring = ring.clone();
-            ringloop::spawn(async move { server.forward_to(&ring, &server).await })
-        };
+        let (client, forward) = echoed(&ring).await;
         let mut data = vec![0u8; 1 << 20];
         util::Rng::new(11).fill(&mut data);
         let expected = data.clone();
@@ -63,12 +80,7 @@ fn echo_returns_every_byte_in_order_and_counts_them() {
 fn forwards_between_two_connections() {
     ringloop::run(async {
         let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
-        let (client_a, server_a) = util::tcp_pair().await;
-        let (client_b, server_b) = util::tcp_pair().await;
-        let forward = {
-            let ring = ring.clone();
-            ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await })
-        };
+        let (client_a, client_b, forward) = proxied(&ring).await;
         let mut data = vec![0u8; 256 * 1024];
         util::Rng::new(12).fill(&mut data);
         let expected = data.clone();
@@ -136,12 +148,7 @@ fn request_response_does_not_poll_the_task_per_message() {
 fn a_send_error_ends_the_forward_with_the_errno() {
     ringloop::run(async {
         let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
-        let (client_a, server_a) = util::tcp_pair().await;
-        let (client_b, server_b) = util::tcp_pair().await;
-        let forward = {
-            let ring = ring.clone();
-            ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await })
-        };
+        let (client_a, client_b, forward) = proxied(&ring).await;
         // The destination's peer goes away: sends to it fail.
         drop(client_b);
         let result = util::within(10, "a send fails", async {
@@ -175,11 +182,7 @@ fn a_send_error_ends_the_forward_with_the_errno() {
 fn a_receive_error_ends_the_forward() {
     ringloop::run(async {
         let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
-        let (client, server) = util::tcp_pair().await;
-        let forward = {
-            let ring = ring.clone();
-            ringloop::spawn(async move { server.forward_to(&ring, &server).await })
-        };
+        let (client, forward) = echoed(&ring).await;
         // A reset from the sending side (SO_LINGER 0, then close).
         client.set_linger(Some(Duration::ZERO)).unwrap();
         drop(client);
@@ -194,12 +197,7 @@ fn a_receive_error_ends_the_forward() {
 fn dropping_the_forward_gives_every_buffer_back() {
     ringloop::run(async {
         let ring = BufRing::builder().entries(8).buf_len(1024).build().unwrap();
-        let (client_a, server_a) = util::tcp_pair().await;
-        let (client_b, server_b) = util::tcp_pair().await;
-        let forward = {
-            let ring = ring.clone();
-            ringloop::spawn(async move { server_a.forward_to(&ring, &server_b).await })
-        };
+        let (client_a, client_b, forward) = proxied(&ring).await;
         // client_b never reads: the send blocks, chunks queue behind it and
         // the ring runs dry. Write until that is so.
         let filler = ringloop::spawn(async move {
