@@ -252,3 +252,63 @@ fn runtime_drop_with_a_forward_in_flight_returns() {
     drop(ring);
     drop(client);
 }
+
+#[test]
+fn forwards_over_unix_streams() {
+    ringloop::run(async {
+        let ring = BufRing::builder().entries(4).buf_len(256).build().unwrap();
+        let (client, server) = ringloop::net::UnixStream::pair().unwrap();
+        let forward = {
+            let ring = ring.clone();
+            ringloop::spawn(async move { server.forward_to(&ring, &server).await })
+        };
+        let mut data = vec![0u8; 64 * 1024];
+        util::Rng::new(13).fill(&mut data);
+        let (res, sent) = client.write_all(data).await;
+        res.unwrap();
+        client.shutdown(Shutdown::Write).await.unwrap();
+        let (res, got) = util::within(
+            10,
+            "echo",
+            client.read_exact(Vec::with_capacity(sent.len())),
+        )
+        .await;
+        res.unwrap();
+        assert!(got == sent, "the echo differs from what was sent");
+        let count = util::within(10, "forward ends", forward).await.unwrap();
+        assert_eq!(count.unwrap(), sent.len() as u64);
+        settled(&ring).await;
+    });
+}
+
+#[test]
+fn forwards_over_direct_descriptors() {
+    let rt = ringloop::Runtime::builder()
+        .direct_descriptors(8)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ring = BufRing::builder().entries(8).buf_len(512).build().unwrap();
+        let listener = ringloop::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = {
+            let ring = ring.clone();
+            ringloop::spawn(async move {
+                let mut incoming = listener.incoming_direct().unwrap();
+                let stream = util::within(10, "accept", incoming.next()).await.unwrap();
+                stream.forward_to(&ring, &stream).await
+            })
+        };
+        let client = TcpStream::connect(addr).await.unwrap();
+        let mut data = vec![0u8; 64 * 1024];
+        util::Rng::new(14).fill(&mut data);
+        let (res, sent) = client.write_all(data).await;
+        res.unwrap();
+        client.shutdown(Shutdown::Write).await.unwrap();
+        let got = util::within(10, "echo", util::read_exactly(&client, sent.len())).await;
+        assert!(got == sent, "the echo differs from what was sent");
+        let count = util::within(10, "forward ends", server).await.unwrap();
+        assert_eq!(count.unwrap(), sent.len() as u64);
+        settled(&ring).await;
+    });
+}
