@@ -33,6 +33,8 @@ use crate::runtime::context;
 struct Forward {
     /// Where the data goes.
     to: SharedFd,
+    /// Where it is received into.
+    ring: BufRing,
     sink: Rc<SendSink>,
     /// The send slot kept from one send to the next.
     lane: Cell<Option<OpId>>,
@@ -107,18 +109,6 @@ impl Forward {
             *self.sink.waiter.borrow_mut() = Some(waker.clone());
         }
     }
-
-    /// The first send failure, as a fresh error with the same errno.
-    fn failure(&self) -> Option<io::Error> {
-        self.sink
-            .failure
-            .borrow()
-            .as_ref()
-            .map(|err| match err.raw_os_error() {
-                Some(errno) => io::Error::from_raw_os_error(errno),
-                None => io::Error::new(err.kind(), err.to_string()),
-            })
-    }
 }
 
 impl ForwardTarget for Forward {
@@ -136,7 +126,7 @@ impl ForwardTarget for Forward {
                 Some(libc::ENOBUFS) => {
                     // The kernel ends the receive: re-armed (below) once a
                     // buffer comes back. The data waits in the socket.
-                    crate::driver::bump(&driver.stats().enobufs);
+                    self.ring.inner().note_enobufs();
                     self.starved.set(true);
                 }
                 Some(libc::EINTR | libc::EAGAIN) => {}
@@ -156,7 +146,6 @@ impl ForwardTarget for Forward {
 /// The future of `forward_to`.
 pub(crate) struct ForwardTo<'a> {
     from: &'a Socket,
-    ring: BufRing,
     state: Rc<Forward>,
     /// The receive in flight (or ended, not yet released).
     recv: Option<OpId>,
@@ -168,9 +157,9 @@ impl<'a> ForwardTo<'a> {
     pub(crate) fn new(from: &'a Socket, ring: &BufRing, to: &Socket) -> ForwardTo<'a> {
         ForwardTo {
             from,
-            ring: ring.clone(),
             state: Rc::new(Forward {
                 to: to.fd.clone(),
+                ring: ring.clone(),
                 sink: Rc::default(),
                 lane: Cell::new(None),
                 queue: RefCell::default(),
@@ -191,7 +180,7 @@ impl<'a> ForwardTo<'a> {
     fn arm(&mut self, driver: &Rc<Driver>, cx: &Context<'_>) -> io::Result<Poll<()>> {
         let state = &self.state;
         if state.starved.get() {
-            if !self.ring.inner().has_buffers_or_wait(cx.waker()) {
+            if !state.ring.inner().has_buffers_or_wait(cx.waker()) {
                 return Ok(Poll::Pending);
             }
             state.starved.set(false);
@@ -200,7 +189,7 @@ impl<'a> ForwardTo<'a> {
             driver.orphan(old);
         }
         let target: Rc<dyn ForwardTarget> = state.clone();
-        let op = RecvMulti::forwarding(self.from.fd.clone(), self.ring.inner().clone(), target);
+        let op = RecvMulti::forwarding(self.from.fd.clone(), state.ring.inner().clone(), target);
         let id = driver.submit(op, Start::Forward).map_err(|(_, err)| err)?;
         self.recv = Some(id);
         state.rearm.set(false);
@@ -223,7 +212,7 @@ impl<'a> ForwardTo<'a> {
         }
         loop {
             let state = &self.state;
-            if let Some(err) = state.failure() {
+            if let Some(err) = state.sink.copy_failure() {
                 return Poll::Ready(Err(err));
             }
             // Chunks that came while a send was in flight go out in order.

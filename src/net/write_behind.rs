@@ -167,19 +167,7 @@ impl<'a> WriteBehind<'a> {
         if self.sink.failure.borrow().is_none() {
             return Ok(());
         }
-        self.report_failure()
-    }
-
-    /// A copy of the recorded failure (out of line: the rare path).
-    #[cold]
-    fn report_failure(&self) -> io::Result<()> {
-        match &*self.sink.failure.borrow() {
-            None => Ok(()),
-            Some(err) => Err(match err.raw_os_error() {
-                Some(errno) => io::Error::from_raw_os_error(errno),
-                None => io::Error::new(err.kind(), err.to_string()),
-            }),
-        }
+        self.sink.copy_failure().map_or(Ok(()), Err)
     }
 
     /// Whether a send is still in flight.

@@ -274,3 +274,18 @@ pub(crate) struct SendSink {
     /// The writer is gone: a send cut short is not to go again.
     pub(crate) abandoned: Cell<bool>,
 }
+
+impl SendSink {
+    /// A copy of the first failure, with the same errno (a writer reports
+    /// it on every call from then on: the stream has a hole).
+    #[cold]
+    pub(crate) fn copy_failure(&self) -> Option<io::Error> {
+        self.failure
+            .borrow()
+            .as_ref()
+            .map(|err| match err.raw_os_error() {
+                Some(errno) => io::Error::from_raw_os_error(errno),
+                None => io::Error::new(err.kind(), err.to_string()),
+            })
+    }
+}

@@ -90,46 +90,28 @@ async fn pooled(stream: TcpStream, pool: BufRing) {
 /// the driver sends each received buffer back from its completion, and the
 /// connection's task is polled only to start and at the end.
 pub fn run_forward(args: &ServeArgs) -> io::Result<()> {
-    let (addr, buf) = (args.addr, args.buf);
-    fast_path().build()?.block_on(async move {
-        let listener = listen(addr)?;
-        let pool = pool(buf)?;
-        announce_ready("ringloop-forward", listener.local_addr()?);
-        let mut incoming = listener.incoming();
-        loop {
-            let stream = incoming.next().await?;
-            let pool = pool.clone();
-            ringloop::spawn(async move {
-                let _ = stream.forward_to(&pool, &stream).await;
-            });
-        }
-    })
+    serve_pooled(&fast_path(), "ringloop-forward", args, forwarded)
+}
+
+async fn forwarded(stream: TcpStream, pool: BufRing) {
+    let _ = stream.forward_to(&pool, &stream).await;
 }
 
 /// The default fast path, but each write awaited (`write_all`) instead of
 /// write-behind: the task is woken twice per message (the data, then the
 /// send's completion), which is what write-behind saves.
 pub fn run_awaited(args: &ServeArgs) -> io::Result<()> {
-    let (addr, buf) = (args.addr, args.buf);
-    fast_path().build()?.block_on(async move {
-        let listener = listen(addr)?;
-        let pool = pool(buf)?;
-        announce_ready("ringloop-await", listener.local_addr()?);
-        let mut incoming = listener.incoming();
-        loop {
-            let stream = incoming.next().await?;
-            let pool = pool.clone();
-            ringloop::spawn(async move {
-                let mut received = stream.recv_multishot(&pool);
-                while let Some(Ok(buf)) = received.next().await {
-                    let (res, _buf) = stream.write_all(buf).await;
-                    if res.is_err() {
-                        return;
-                    }
-                }
-            });
+    serve_pooled(&fast_path(), "ringloop-await", args, awaited)
+}
+
+async fn awaited(stream: TcpStream, pool: BufRing) {
+    let mut received = stream.recv_multishot(&pool);
+    while let Some(Ok(buf)) = received.next().await {
+        let (res, _buf) = stream.write_all(buf).await;
+        if res.is_err() {
+            return;
         }
-    })
+    }
 }
 
 /// The plain path.
@@ -226,6 +208,21 @@ pub fn run_plain_fds(args: &ServeArgs) -> io::Result<()> {
 
 /// The default fast path on a runtime built by `builder`.
 fn fast_path_on(builder: &ringloop::Builder, name: &str, args: &ServeArgs) -> io::Result<()> {
+    serve_pooled(builder, name, args, pooled)
+}
+
+/// Multishot accept and a shared buffer pool on a runtime built by
+/// `builder`; each connection is served by `handler` in a task of its own.
+fn serve_pooled<F, Fut>(
+    builder: &ringloop::Builder,
+    name: &str,
+    args: &ServeArgs,
+    handler: F,
+) -> io::Result<()>
+where
+    F: Fn(TcpStream, BufRing) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let (addr, buf) = (args.addr, args.buf);
     builder.build()?.block_on(async move {
         let listener = listen(addr)?;
@@ -234,7 +231,7 @@ fn fast_path_on(builder: &ringloop::Builder, name: &str, args: &ServeArgs) -> io
         let mut incoming = listener.incoming();
         loop {
             let stream = incoming.next().await?;
-            ringloop::spawn(pooled(stream, pool.clone()));
+            ringloop::spawn(handler(stream, pool.clone()));
         }
     })
 }
