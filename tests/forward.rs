@@ -99,13 +99,23 @@ fn forwards_between_two_connections() {
     });
 }
 
-#[test]
-fn request_response_does_not_poll_the_task_per_message() {
-    // The client is a plain blocking socket on another thread, so the
-    // runtime's only task is the forward.
+const ROUNDS: usize = 2000;
+
+/// What a forward's task and the loop did over `ROUNDS` request/response
+/// messages of 64 B echoed by `forward_to`.
+struct RequestResponse {
+    task_polls: u64,
+    eager_sends: u64,
+    sqes: u64,
+}
+
+/// Echoes `ROUNDS` request/response messages with `forward_to` on a
+/// runtime built by `builder`, checking every reply. The client is a plain
+/// blocking socket on another thread, so the runtime's only task is the
+/// forward.
+fn request_response(builder: &mut ringloop::runtime::Builder) -> RequestResponse {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    const ROUNDS: usize = 2000;
     let client = std::thread::spawn(move || {
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
@@ -120,27 +130,65 @@ fn request_response_does_not_poll_the_task_per_message() {
             assert_eq!(reply, msg, "round {i}");
         }
     });
-    let (polls, count) = ringloop::run(async move {
+    let rt = builder.build().unwrap();
+    let (seen, count) = rt.block_on(async move {
         let ring = BufRing::builder().entries(16).buf_len(256).build().unwrap();
         let (std_stream, _) = listener.accept().unwrap();
         // A send split in two (fault injection's short transfers) must not
         // wait for the peer's delayed ACK.
         std_stream.set_nodelay(true).unwrap();
         let stream = ringloop::net::TcpStream::from_std(std_stream);
-        let before = ringloop::runtime::metrics().unwrap().task_polls;
+        let before = ringloop::runtime::metrics().unwrap();
         // A task of its own, whose polls `task_polls` counts.
         let forward = ringloop::spawn(async move { stream.forward_to(&ring, &stream).await });
         let count = util::within(20, "echo", forward).await.unwrap();
-        let polls = ringloop::runtime::metrics().unwrap().task_polls - before;
-        (polls, count)
+        let after = ringloop::runtime::metrics().unwrap();
+        let seen = RequestResponse {
+            task_polls: after.task_polls - before.task_polls,
+            eager_sends: after.eager_sends - before.eager_sends,
+            sqes: after.sqes_submitted - before.sqes_submitted,
+        };
+        (seen, count)
     });
     client.join().unwrap();
     assert_eq!(count.unwrap(), (ROUNDS * 64) as u64);
+    seen
+}
+
+#[test]
+fn request_response_does_not_poll_the_task_per_message() {
+    let seen = request_response(&mut ringloop::runtime::Builder::new());
     // A poll to start, one when the stream ends, and one more if a reply
     // queued behind the previous send: not one per message.
     assert!(
-        polls < (ROUNDS / 100) as u64,
-        "{polls} task polls for {ROUNDS} messages"
+        seen.task_polls < (ROUNDS / 100) as u64,
+        "{} task polls for {ROUNDS} messages",
+        seen.task_polls
+    );
+}
+
+#[test]
+fn a_latency_bound_forward_sends_by_syscall_not_by_the_ring() {
+    // One request in flight: each turn of the loop reaps one receive, so
+    // the reply goes by one nonblocking send(2), with no SQE and no CQE.
+    let eager = request_response(&mut ringloop::runtime::Builder::new());
+    let ring = request_response(ringloop::runtime::Builder::new().eager_sends(false));
+    assert_eq!(ring.eager_sends, 0);
+    // Every reply an SQE (plus the receive and its re-arms).
+    assert!(ring.sqes >= ROUNDS as u64, "{} SQEs", ring.sqes);
+    if util::faults() {
+        // Fault injection sends some ops to the ring on purpose.
+        return;
+    }
+    assert!(
+        eager.eager_sends >= (ROUNDS * 9 / 10) as u64,
+        "{} of {ROUNDS} replies sent eagerly",
+        eager.eager_sends
+    );
+    assert!(
+        eager.sqes < (ROUNDS / 10) as u64,
+        "{} SQEs for {ROUNDS} replies",
+        eager.sqes
     );
 }
 

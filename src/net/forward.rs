@@ -22,6 +22,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::socket::Socket;
+use super::write_behind::{Sent, send_now_or_queue};
 use crate::buf::{BufRing, PooledBuf};
 use crate::driver::{Driver, OpId, Start};
 use crate::io::SharedFd;
@@ -83,18 +84,19 @@ impl Forward {
         self.send(driver, buf);
     }
 
-    /// Submits the send of `buf` (the sink is idle).
+    /// Sends `buf` (the sink is idle): at once by `send(2)` while the loop
+    /// is latency-bound, else through the ring in the kept slot.
     fn send(&self, driver: &Driver, buf: PooledBuf) {
         // A pooled buffer is far below a send's 2 GiB limit.
         let Ok(op) = SendBehind::new(self.to.clone(), buf, &self.sink) else {
             return;
         };
-        match driver.submit_kept(self.lane.get(), op) {
-            Ok(id) => self.lane.set(Some(id)),
-            Err((op, err)) => {
-                // The runtime is shutting down. The op's drop marks the
-                // sink idle again; the failure ends the forward.
-                drop(op);
+        match send_now_or_queue(driver, self.lane.get(), op, &self.sink) {
+            Ok(Sent::Queued(id)) => self.lane.set(Some(id)),
+            Ok(Sent::Now) => {}
+            Err(err) => {
+                // The runtime is shutting down, or the send failed: the
+                // failure ends the forward.
                 self.sink.failure.borrow_mut().get_or_insert(err);
                 self.wake();
             }

@@ -98,43 +98,7 @@ impl<'a> WriteBehind<'a> {
             return Ok(());
         }
         let driver = context::driver().ok_or_else(context::no_runtime_error)?;
-        let mut op = self.send_behind(buf)?;
-        // Latency-bound loop: one nonblocking send(2) instead of the ring.
-        let Some(result) = driver.run_eagerly(&mut op) else {
-            return self.submit(driver, op);
-        };
-        match u32::try_from(result) {
-            Ok(sent) if sent >= op.remaining() => Ok(()),
-            // The socket took part of it: the ring sends the rest.
-            Ok(sent) if sent > 0 => {
-                op.advance(sent);
-                let result = self.submit(driver, op);
-                if let Err(err) = &result {
-                    // Part of the buffer went out and the rest cannot:
-                    // the stream has a hole from here on.
-                    let hole = io::Error::new(err.kind(), err.to_string());
-                    self.sink.failure.borrow_mut().get_or_insert(hole);
-                }
-                result
-            }
-            _ => {
-                op.record(result);
-                drop(op);
-                self.failure()
-            }
-        }
-    }
-
-    fn send_behind<B: IoBuf>(&self, buf: B) -> io::Result<SendBehind<B>> {
-        SendBehind::new(self.socket.fd.clone(), buf, &self.sink).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "ringloop: a write-behind send takes at most 2 GiB; write larger buffers with write_all",
-            )
-        })
-    }
-
-    fn submit<B: IoBuf>(&mut self, driver: Rc<Driver>, op: SendBehind<B>) -> io::Result<()> {
+        let op = self.send_behind(buf)?;
         let lane = match self.lane.take() {
             Some((lane, on)) if Rc::ptr_eq(&on, &driver) => Some(lane),
             // Written from another runtime before: a new lane there.
@@ -144,11 +108,23 @@ impl<'a> WriteBehind<'a> {
             }
             None => None,
         };
-        // On failure (the runtime shut down) the op comes back, and its
-        // drop marks the writer idle again.
-        let id = driver.submit_kept(lane, op).map_err(|(_, err)| err)?;
-        self.lane = Some((id, driver));
-        Ok(())
+        let sent = send_now_or_queue(&driver, lane, op, &self.sink);
+        // The kept slot stays the writer's whichever way the send went.
+        let lane = match sent {
+            Ok(Sent::Queued(id)) => Some(id),
+            Ok(Sent::Now) | Err(_) => lane,
+        };
+        self.lane = lane.map(|lane| (lane, driver));
+        sent.map(|_| ())
+    }
+
+    fn send_behind<B: IoBuf>(&self, buf: B) -> io::Result<SendBehind<B>> {
+        SendBehind::new(self.socket.fd.clone(), buf, &self.sink).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ringloop: a write-behind send takes at most 2 GiB; write larger buffers with write_all",
+            )
+        })
     }
 
     /// Waits until the kernel has sent everything written so far.
@@ -195,6 +171,66 @@ impl Drop for WriteBehind<'_> {
         self.sink.abandoned.set(true);
         if let Some((lane, driver)) = self.lane.take() {
             driver.drop_kept(lane);
+        }
+    }
+}
+
+/// How [`send_now_or_queue`] sent.
+pub(super) enum Sent {
+    /// All of it, by one nonblocking `send(2)`: the buffer is free.
+    Now,
+    /// Through the ring, in this kept slot (all of it, or what an eager
+    /// `send(2)` left).
+    Queued(OpId),
+}
+
+/// Sends `op` (its sink idle) by one nonblocking `send(2)` while the loop is
+/// latency-bound ([`Driver::run_eagerly`]), else through the ring in the
+/// kept slot `lane`; a short `send(2)` leaves the rest to the ring. Shared by
+/// [`WriteBehind`] and `forward_to`.
+///
+/// # Errors
+///
+/// The runtime shut down (nothing was sent), or the `send(2)` failed. A
+/// failure that leaves a hole in the stream (the `send(2)` failed or sent
+/// part and the rest cannot be queued) is also kept in `sink`.
+#[inline]
+pub(super) fn send_now_or_queue<B: IoBuf>(
+    driver: &Driver,
+    lane: Option<OpId>,
+    mut op: SendBehind<B>,
+    sink: &SendSink,
+) -> io::Result<Sent> {
+    let Some(result) = driver.run_eagerly(&mut op) else {
+        // On failure (the runtime shut down) the op comes back, and its
+        // drop marks the sink idle again.
+        return driver
+            .submit_kept(lane, op)
+            .map(Sent::Queued)
+            .map_err(|(_, err)| err);
+    };
+    match u32::try_from(result) {
+        Ok(sent) if sent >= op.remaining() => Ok(Sent::Now),
+        // The socket took part of it: the ring sends the rest.
+        Ok(sent) if sent > 0 => {
+            op.advance(sent);
+            driver
+                .submit_kept(lane, op)
+                .map(Sent::Queued)
+                .map_err(|(_, err)| {
+                    // Part of the buffer went out and the rest cannot: the
+                    // stream has a hole from here on.
+                    let hole = io::Error::new(err.kind(), err.to_string());
+                    sink.failure.borrow_mut().get_or_insert(hole);
+                    err
+                })
+        }
+        _ => {
+            op.record(result);
+            drop(op);
+            Err(sink
+                .copy_failure()
+                .unwrap_or_else(|| io::Error::from_raw_os_error(-result)))
         }
     }
 }
