@@ -358,6 +358,20 @@ impl Inner {
         false
     }
 
+    /// Fails unless this ring was registered with `driver`'s ring. Its
+    /// group id means nothing in another ring (or names another pool
+    /// there, whose buffer ids would be read out of this one's memory):
+    /// a receive from another runtime must not use it.
+    pub(crate) fn check_driver(&self, driver: &Rc<Driver>) -> io::Result<()> {
+        if Rc::ptr_eq(&self.driver, driver) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ringloop: this BufRing was built in another runtime; build one in the runtime that receives into it",
+        ))
+    }
+
     pub(crate) fn note_enobufs(&self) {
         crate::driver::bump(&self.driver.stats().enobufs);
     }

@@ -9,7 +9,7 @@
 //! SQE and CQE, as in a hand-written loop. The task that awaits the
 //! forward is woken only when it has to act: a chunk arrived while a send
 //! was in flight (it then sends the queued chunks one after another), the
-//! receive needs re-arming, or the stream ended.
+//! receive needs re-arming, a send failed, or the stream ended.
 //!
 //! One send is in flight at a time, which keeps the bytes in order.
 
@@ -203,6 +203,10 @@ impl<'a> ForwardTo<'a> {
             Some(driver) => driver.clone(),
             None => {
                 let driver = context::driver().ok_or_else(context::no_runtime_error)?;
+                // The ring's buffer ids must be this ring's (see
+                // `check_driver`), or data would be read from the wrong
+                // memory and the other pool's buffers never given back.
+                self.state.ring.inner().check_driver(&driver)?;
                 self.driver.insert(driver).clone()
             }
         };
@@ -211,6 +215,12 @@ impl<'a> ForwardTo<'a> {
         match &mut *self.state.waiter.borrow_mut() {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             waiter => *waiter = Some(cx.waker().clone()),
+        }
+        // A send the driver started on its own that fails wakes this task
+        // (it reports the failure), even with no more data coming in.
+        match &mut *self.state.sink.on_failure.borrow_mut() {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            watcher => *watcher = Some(cx.waker().clone()),
         }
         loop {
             let state = &self.state;
@@ -276,6 +286,7 @@ impl ForwardTo<'_> {
         self.state.queue.borrow_mut().clear();
         self.state.waiter.borrow_mut().take();
         self.state.sink.waiter.borrow_mut().take();
+        self.state.sink.on_failure.borrow_mut().take();
     }
 }
 

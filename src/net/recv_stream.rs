@@ -11,6 +11,7 @@ use super::socket::Socket;
 use crate::buf::{BufRing, PooledBuf};
 use crate::driver::Multishot;
 use crate::op::recv_multi::{RecvItem, RecvMulti};
+use crate::runtime::context;
 
 /// The data a stream socket receives, in order, each chunk in a buffer
 /// from a [`BufRing`]: one SQE keeps receiving until the kernel ends it; it
@@ -45,7 +46,8 @@ impl<'a> RecvStream<'a> {
     ///
     /// # Errors
     ///
-    /// The socket's error (`ECONNRESET`...), after which the stream ends.
+    /// The socket's error (`ECONNRESET`...), after which the stream ends;
+    /// `InvalidInput` if the ring was built in another runtime.
     pub async fn next(&mut self) -> Option<io::Result<PooledBuf>> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -64,6 +66,15 @@ impl<'a> RecvStream<'a> {
             let op = match &mut self.op {
                 Some(op) => op,
                 None => {
+                    // A ring from another runtime would have the kernel
+                    // pick buffers of another pool (see `check_driver`).
+                    let checked = context::driver()
+                        .ok_or_else(context::no_runtime_error)
+                        .and_then(|driver| self.ring.inner().check_driver(&driver));
+                    if let Err(err) = checked {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(err)));
+                    }
                     let op = RecvMulti::new(self.socket.fd.clone(), self.ring.inner().clone());
                     match Multishot::submit(op) {
                         Ok(op) => self.op.insert(op),

@@ -106,7 +106,8 @@ macro_rules! stream_io_methods {
             ///
             /// The first receive error on this stream or send error on
             /// `to` (e.g. `ConnectionReset`, `BrokenPipe`), with the
-            /// kernel's errno; an error if no runtime is running.
+            /// kernel's errno; `InvalidInput` if `ring` was built in
+            /// another runtime; an error if no runtime is running.
             pub fn forward_to<'a>(
                 &'a self,
                 ring: &$crate::buf::BufRing,

@@ -134,6 +134,14 @@ impl Drop for Busy {
         if let Some(waiter) = self.0.waiter.take() {
             waiter.wake();
         }
+        // A failure must reach a task that was not waiting for this send
+        // (a forward's task, idle while the driver sends on its own):
+        // otherwise it would learn of it only when more data came in.
+        if self.0.failure.borrow().is_some() {
+            if let Some(watcher) = self.0.on_failure.take() {
+                watcher.wake();
+            }
+        }
     }
 }
 
@@ -273,6 +281,10 @@ pub(crate) struct SendSink {
     pub(crate) waiter: RefCell<Option<Waker>>,
     /// The writer is gone: a send cut short is not to go again.
     pub(crate) abandoned: Cell<bool>,
+    /// A task to wake when a send ends in a failure, whether or not it
+    /// waits for that send (`net::forward`, whose sends the driver starts
+    /// with no task waiting).
+    pub(crate) on_failure: RefCell<Option<Waker>>,
 }
 
 impl SendSink {
