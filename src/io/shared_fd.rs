@@ -38,7 +38,9 @@ struct Inner {
     ///
     /// Slots are their ring's own: an op for another ring (the stream used
     /// from another runtime on this thread, or after the registering one
-    /// was dropped) names the fd. `registered_in` is the registering
+    /// was dropped) names the fd. A direct descriptor records its ring
+    /// here too (`registered` is then its slot), and has no fd to fall
+    /// back on. `registered_in` is the registering
     /// driver's address (0: not registered), compared per op with the ring
     /// the SQE is built for; `registering_ring` keeps that address from
     /// being reused by another driver while the slot is recorded (a weak
@@ -62,16 +64,19 @@ impl SharedFd {
         }
     }
 
-    /// A direct descriptor: slot `slot` of the ring's file table.
-    pub(crate) fn new_fixed(slot: u32) -> SharedFd {
+    /// A direct descriptor: slot `slot` of `ring`'s file table. The slot is
+    /// that ring's only: ops for another ring fail (`EBADF`) rather than
+    /// name whatever that ring holds in the same slot, and the drop closes
+    /// the slot in `ring`, not in the runtime that happens to run then.
+    pub(crate) fn new_fixed(slot: u32, ring: &Rc<Driver>) -> SharedFd {
         SharedFd {
             inner: Rc::new(Inner {
                 raw: RawFd::try_from(slot).unwrap_or(RawFd::MAX),
                 fd: RefCell::new(None),
                 fixed: Cell::new(true),
-                registered: Cell::new(0),
-                registered_in: Cell::new(0),
-                registering_ring: RefCell::new(Weak::new()),
+                registered: Cell::new(slot),
+                registered_in: Cell::new(Rc::as_ptr(ring) as usize),
+                registering_ring: RefCell::new(Rc::downgrade(ring)),
             }),
         }
     }
@@ -94,6 +99,9 @@ impl SharedFd {
     pub(crate) fn ring_raw(&self) -> RawFd {
         match self.slot_here() {
             Some(slot) => RawFd::try_from(slot).unwrap_or(RawFd::MAX),
+            // A direct descriptor used from another ring: no fd and no slot
+            // there, so the kernel answers EBADF.
+            None if self.inner.fixed.get() => -1,
             None => self.inner.raw,
         }
     }
@@ -102,7 +110,7 @@ impl SharedFd {
     /// table (the op's SQE must set `IOSQE_FIXED_FILE`).
     #[inline]
     pub(crate) fn in_table(&self) -> bool {
-        self.inner.fixed.get() || self.slot_here().is_some()
+        self.slot_here().is_some()
     }
 
     /// The registered slot, if the SQE being built is for the ring that
@@ -183,7 +191,7 @@ impl Inner {
     /// once the last one is gone. A ring already dropped took its table
     /// with it.
     fn release_slot(&self) {
-        if self.registered_in.replace(0) == 0 {
+        if self.fixed.get() || self.registered_in.replace(0) == 0 {
             return;
         }
         let slot = self.registered.get();
@@ -196,17 +204,19 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.fixed.get() {
+            // Closed in its own ring's table, whichever runtime runs now. A
+            // ring already dropped took its table with it.
+            if let Some(ring) = self.registering_ring.get_mut().upgrade() {
+                let _ = ring.submit_detached(Close::fixed(self.raw));
+            }
+            return;
+        }
         self.release_slot();
-        let close = if self.fixed.get() {
-            // Without a running loop the slot stays taken until the ring
-            // closes (which frees the whole table).
-            Close::fixed(self.raw)
-        } else {
-            let Some(fd) = self.fd.get_mut().take() else {
-                return;
-            };
-            Close::new(fd)
+        let Some(fd) = self.fd.get_mut().take() else {
+            return;
         };
+        let close = Close::new(fd);
         match context::driver() {
             Some(driver) => {
                 // If the driver has shut down the op comes back and dropping

@@ -379,7 +379,19 @@ impl<'a> Acceptor<'a> {
                 None => {
                     let fd = self.listener.socket.fd.clone();
                     let op = match &self.direct {
-                        Some(driver) => AcceptMulti::direct(fd, driver.clone()),
+                        Some(driver) => {
+                            // Slots come from the table of the ring the
+                            // accept goes to: it must be the one they are
+                            // recorded (and closed) in.
+                            let here = crate::runtime::context::driver();
+                            if !here.is_some_and(|here| Rc::ptr_eq(&here, driver)) {
+                                return Poll::Ready(Err(io::Error::new(
+                                    io::ErrorKind::InvalidInput,
+                                    "ringloop: incoming_direct() was called in another runtime; call it in the runtime that accepts",
+                                )));
+                            }
+                            AcceptMulti::direct(fd, driver.clone())
+                        }
                         None => AcceptMulti::new(fd),
                     };
                     match Multishot::submit(op) {
@@ -391,8 +403,14 @@ impl<'a> Acceptor<'a> {
             match ready!(multishot.poll_next(cx)) {
                 Some(Ok(Accepted::Fd(fd))) => return Poll::Ready(Ok(Socket::stream(fd))),
                 Some(Ok(Accepted::Slot(slot))) => {
+                    // Only a direct acceptor yields slots, and it knows its ring.
+                    let Some(ring) = &self.direct else {
+                        return Poll::Ready(Err(io::Error::other(
+                            "ringloop: a direct descriptor from a plain accept",
+                        )));
+                    };
                     return Poll::Ready(Ok(Socket {
-                        fd: SharedFd::new_fixed(slot),
+                        fd: SharedFd::new_fixed(slot, ring),
                     }));
                 }
                 // The kernel does not know multishot accept: fall back
@@ -462,7 +480,9 @@ impl IncomingDirect<'_> {
     ///
     /// # Errors
     ///
-    /// As for [`Incoming::next`]; `ENFILE` when the file table is full.
+    /// As for [`Incoming::next`]; `ENFILE` when the file table is full;
+    /// `InvalidInput` when polled in another runtime than the one
+    /// `incoming_direct` was called in (the slots are that ring's).
     pub async fn next(&mut self) -> io::Result<DirectTcpStream> {
         std::future::poll_fn(|cx| {
             self.acceptor
@@ -489,7 +509,9 @@ impl fmt::Debug for IncomingDirect<'_> {
 /// accept with [`TcpListener::incoming_direct`].
 ///
 /// It has the I/O of [`TcpStream`] but no fd: plain-syscall methods
-/// (socket options, addresses) and `AsRawFd` do not exist for it.
+/// (socket options, addresses) and `AsRawFd` do not exist for it. The slot
+/// belongs to the runtime that accepted it: used from another runtime on
+/// the same thread, its I/O fails with `EBADF` (`Bad file descriptor`).
 pub struct DirectTcpStream {
     socket: Socket,
 }
