@@ -91,7 +91,7 @@ impl Forward {
         let Ok(op) = SendBehind::new(self.to.clone(), buf, &self.sink) else {
             return;
         };
-        match send_now_or_queue(driver, self.lane.get(), op, &self.sink) {
+        match send_now_or_queue(driver, || self.lane.get(), op, &self.sink) {
             Ok(Sent::Queued(id)) => self.lane.set(Some(id)),
             Ok(Sent::Now) => {}
             Err(err) => {

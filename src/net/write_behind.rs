@@ -99,7 +99,10 @@ impl<'a> WriteBehind<'a> {
         }
         let driver = context::driver().ok_or_else(context::no_runtime_error)?;
         let op = self.send_behind(buf)?;
-        let lane = match self.lane.take() {
+        // The kept slot is looked at only if the send goes through the ring
+        // (an eager send leaves it as it is).
+        let lane = &mut self.lane;
+        let take_lane = || match lane.take() {
             Some((lane, on)) if Rc::ptr_eq(&on, &driver) => Some(lane),
             // Written from another runtime before: a new lane there.
             Some((lane, on)) => {
@@ -108,14 +111,11 @@ impl<'a> WriteBehind<'a> {
             }
             None => None,
         };
-        let sent = send_now_or_queue(&driver, lane, op, &self.sink);
-        // The kept slot stays the writer's whichever way the send went.
-        let lane = match sent {
-            Ok(Sent::Queued(id)) => Some(id),
-            Ok(Sent::Now) | Err(_) => lane,
-        };
-        self.lane = lane.map(|lane| (lane, driver));
-        sent.map(|_| ())
+        match send_now_or_queue(&driver, take_lane, op, &self.sink)? {
+            Sent::Queued(id) => self.lane = Some((id, driver)),
+            Sent::Now => {}
+        }
+        Ok(())
     }
 
     fn send_behind<B: IoBuf>(&self, buf: B) -> io::Result<SendBehind<B>> {
@@ -186,7 +186,8 @@ pub(super) enum Sent {
 
 /// Sends `op` (its sink idle) by one nonblocking `send(2)` while the loop is
 /// latency-bound ([`Driver::run_eagerly`]), else through the ring in the
-/// kept slot `lane`; a short `send(2)` leaves the rest to the ring. Shared by
+/// kept slot that `lane` gives (asked for only then); a short `send(2)`
+/// leaves the rest to the ring. Shared by
 /// [`WriteBehind`] and `forward_to`.
 ///
 /// # Errors
@@ -197,7 +198,7 @@ pub(super) enum Sent {
 #[inline]
 pub(super) fn send_now_or_queue<B: IoBuf>(
     driver: &Driver,
-    lane: Option<OpId>,
+    lane: impl FnOnce() -> Option<OpId>,
     mut op: SendBehind<B>,
     sink: &SendSink,
 ) -> io::Result<Sent> {
@@ -205,7 +206,7 @@ pub(super) fn send_now_or_queue<B: IoBuf>(
         // On failure (the runtime shut down) the op comes back, and its
         // drop marks the sink idle again.
         return driver
-            .submit_kept(lane, op)
+            .submit_kept(lane(), op)
             .map(Sent::Queued)
             .map_err(|(_, err)| err);
     };
@@ -215,7 +216,7 @@ pub(super) fn send_now_or_queue<B: IoBuf>(
         Ok(sent) if sent > 0 => {
             op.advance(sent);
             driver
-                .submit_kept(lane, op)
+                .submit_kept(lane(), op)
                 .map(Sent::Queued)
                 .map_err(|(_, err)| {
                     // Part of the buffer went out and the rest cannot: the
