@@ -104,3 +104,41 @@ fn incoming_direct_from_another_runtime_is_refused() {
     let stream = rt_a.block_on(async { util::within(10, "accept", incoming.next()).await });
     stream.unwrap();
 }
+
+#[test]
+fn closing_a_direct_stream_from_another_runtime_closes_its_own_slot_only() {
+    let rt_a = direct_runtime();
+    let rt_b = direct_runtime();
+    let (a, mut client_a) = accept_direct(&rt_a);
+    let (b, mut client_b) = accept_direct(&rt_b);
+    assert_eq!(a.slot(), b.slot());
+    rt_b.block_on(async {
+        let err = a.close().await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("another runtime"), "{err}");
+        // b's connection, in the same slot of b's ring, is still open.
+        for _ in 0..4 {
+            ringloop::yield_now().await;
+        }
+        let (res, _) = b.write_all(b"b is open".to_vec()).await;
+        res.unwrap();
+    });
+    let mut got = [0u8; 9];
+    client_b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"b is open");
+    // a's slot is closed in a's ring once it turns: its peer sees EOF.
+    client_a.set_nonblocking(true).unwrap();
+    rt_a.block_on(util::within(10, "a's peer sees EOF", async {
+        let mut rest = Vec::new();
+        loop {
+            match client_a.read_to_end(&mut rest) {
+                Ok(_) => return assert!(rest.is_empty(), "{rest:?}"),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    ringloop::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }));
+    drop(b);
+}

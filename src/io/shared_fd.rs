@@ -144,8 +144,8 @@ impl SharedFd {
                 }
             }
         };
-        if inner.fixed.replace(false) {
-            return Op::new(Close::fixed(inner.raw)).await;
+        if inner.fixed.get() {
+            return inner.close_fixed().await;
         }
         inner.release_slot();
         let fd = inner.fd.borrow_mut().take();
@@ -185,6 +185,29 @@ impl SharedFd {
 }
 
 impl Inner {
+    /// `close()` of a direct descriptor: its slot is closed in its own ring
+    /// and nowhere else (the same slot number in another ring is another
+    /// file), and once only: the drop that follows closes nothing more.
+    async fn close_fixed(&self) -> io::Result<()> {
+        let ring = self.registering_ring.take();
+        self.registered_in.set(0);
+        let here = context::driver();
+        match ring.upgrade() {
+            Some(ring) if here.is_some_and(|here| Rc::ptr_eq(&here, &ring)) => {
+                Op::new(Close::fixed(self.raw)).await
+            }
+            Some(ring) => {
+                let _ = ring.submit_detached(Close::fixed(self.raw));
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "ringloop: this direct descriptor belongs to another runtime; its slot is closed in that runtime's ring when it next runs",
+                ))
+            }
+            // Its ring is gone, and its file table with it.
+            None => Ok(()),
+        }
+    }
+
     /// Closes the file-table slot that also holds the fd, if any, on the
     /// ring that holds it (detached: nothing waits for it). No op uses it
     /// any more: every op holds a clone of the `SharedFd`, and this runs
