@@ -12,8 +12,9 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
 
-use crate::driver::{Driver, Op, ring_being_built};
+use crate::driver::{Driver, Op, Wait, ring_being_built};
 use crate::op::close::Close;
 use crate::runtime::context;
 
@@ -48,6 +49,10 @@ struct Inner {
     registered: Cell<u32>,
     registered_in: Cell<usize>,
     registering_ring: RefCell<Weak<Driver>>,
+    /// The ring whose registration of this fd (`op::register_fd`) is still
+    /// in flight; empty once its op is gone. That op holds a clone, which
+    /// `try_into_owned` waits for (see `settle_registration`).
+    registration_pending: RefCell<Weak<Driver>>,
 }
 
 impl SharedFd {
@@ -60,6 +65,7 @@ impl SharedFd {
                 registered: Cell::new(0),
                 registered_in: Cell::new(0),
                 registering_ring: RefCell::new(Weak::new()),
+                registration_pending: RefCell::new(Weak::new()),
             }),
         }
     }
@@ -77,6 +83,7 @@ impl SharedFd {
                 registered: Cell::new(slot),
                 registered_in: Cell::new(Rc::as_ptr(ring) as usize),
                 registering_ring: RefCell::new(Rc::downgrade(ring)),
+                registration_pending: RefCell::new(Weak::new()),
             }),
         }
     }
@@ -131,6 +138,50 @@ impl SharedFd {
         }
     }
 
+    /// A registration of the fd in `ring`'s file table is in flight (its op
+    /// holds a clone of this `SharedFd` until [`registration_ended`]).
+    ///
+    /// [`registration_ended`]: Self::registration_ended
+    pub(crate) fn registration_started(&self, ring: &Rc<Driver>) {
+        *self.inner.registration_pending.borrow_mut() = Rc::downgrade(ring);
+    }
+
+    /// The registration's op is gone (its CQE came, or it never reached
+    /// the kernel).
+    pub(crate) fn registration_ended(&self) {
+        *self.inner.registration_pending.borrow_mut() = Weak::new();
+    }
+
+    /// Turns the ring that registers the fd until its registration has
+    /// completed, if that op is the only other holder of the fd.
+    ///
+    /// The registration is the runtime's own op, which the caller of
+    /// `into_std` cannot wait for: `into_std` consumes the stream, so a
+    /// `WouldBlock` because of it would close a connection that was just
+    /// made (`from_std(s).into_std()`). Handing out the fd while the op may
+    /// still name it is no option either: its SQE names the fd number,
+    /// which the new owner may close and the process reuse before the ring
+    /// is entered. So the ring is turned here — a few microseconds: the
+    /// kernel completes the registration as it submits it — as the driver
+    /// does at shutdown. Bounded: if it has not completed within a second,
+    /// the caller reports `WouldBlock` as for any op in flight.
+    fn settle_registration(&self) {
+        let Some(ring) = self.inner.registration_pending.borrow().upgrade() else {
+            return;
+        };
+        if Rc::strong_count(&self.inner) != 2 {
+            // Other ops hold the fd too: the caller fails anyway.
+            return;
+        }
+        let started = Instant::now();
+        while self.inner.registration_pending.borrow().strong_count() > 0
+            && started.elapsed() < Duration::from_secs(1)
+        {
+            // A failed enter (a broken ring) is tried again until the bound.
+            let _ = ring.turn(Wait::Park(Some(Duration::from_millis(10))));
+        }
+    }
+
     /// Closes the fd and reports the kernel's verdict. Waits for ops still
     /// holding it (a cancelled op whose CQE has not arrived yet).
     pub(crate) async fn close(self) -> io::Result<()> {
@@ -147,7 +198,7 @@ impl SharedFd {
         if inner.fixed.get() {
             return inner.close_fixed().await;
         }
-        inner.release_slot();
+        inner.release_slot(false);
         let fd = inner.fd.borrow_mut().take();
         match fd {
             Some(fd) => Op::new(Close::new(fd)).await,
@@ -157,10 +208,11 @@ impl SharedFd {
 
     /// Gives up ownership without closing, if this is the only reference.
     pub(crate) fn try_into_owned(self) -> Result<OwnedFd, SharedFd> {
+        self.settle_registration();
         match Rc::try_unwrap(self.inner) {
             Ok(inner) => {
-                // The fd leaves the runtime: its slot goes.
-                inner.release_slot();
+                // The fd leaves the runtime: its slot goes, at once.
+                inner.release_slot(true);
                 inner.fd.borrow_mut().take().ok_or_else(|| {
                     // Already handed to a close: nothing to give.
                     SharedFd::new_closed()
@@ -179,6 +231,7 @@ impl SharedFd {
                 registered: Cell::new(0),
                 registered_in: Cell::new(0),
                 registering_ring: RefCell::new(Weak::new()),
+                registration_pending: RefCell::new(Weak::new()),
             }),
         }
     }
@@ -209,18 +262,30 @@ impl Inner {
     }
 
     /// Closes the file-table slot that also holds the fd, if any, on the
-    /// ring that holds it (detached: nothing waits for it). No op uses it
-    /// any more: every op holds a clone of the `SharedFd`, and this runs
-    /// once the last one is gone. A ring already dropped took its table
-    /// with it.
-    fn release_slot(&self) {
+    /// ring that holds it. No op uses it any more: every op holds a clone
+    /// of the `SharedFd`, and this runs once the last one is gone. A ring
+    /// already dropped took its table with it.
+    ///
+    /// Through that ring (a detached close, batched with the next submit)
+    /// only when it is the running one and the fd's own close follows
+    /// through it too. Otherwise — the fd leaves the runtime (`leaving`:
+    /// `into_std`), or is closed at once outside that ring's loop — the
+    /// slot is closed now, by a synchronous update of the table: a close
+    /// left queued in a ring that does not turn would keep the socket open
+    /// (the peer sees no end of stream) until that runtime runs again.
+    fn release_slot(&self, leaving: bool) {
         if self.fixed.get() || self.registered_in.replace(0) == 0 {
             return;
         }
         let slot = self.registered.get();
         if let Some(driver) = self.registering_ring.take().upgrade() {
             driver.stream_unregistered();
-            let _ = driver.submit_detached(Close::fixed(RawFd::try_from(slot).unwrap_or(-1)));
+            let running = context::driver().is_some_and(|current| Rc::ptr_eq(&current, &driver));
+            if running && !leaving {
+                let _ = driver.submit_detached(Close::fixed(RawFd::try_from(slot).unwrap_or(-1)));
+            } else {
+                driver.close_slot_now(slot);
+            }
         }
     }
 }
@@ -235,7 +300,7 @@ impl Drop for Inner {
             }
             return;
         }
-        self.release_slot();
+        self.release_slot(false);
         let Some(fd) = self.fd.get_mut().take() else {
             return;
         };

@@ -214,7 +214,8 @@ impl UnixStream {
     ///
     /// # Errors
     ///
-    /// `WouldBlock` while an operation on it is still in flight.
+    /// `WouldBlock` while an operation on it is still in flight; the
+    /// stream is dropped with the error (see `TcpStream::into_std`).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
         super::tcp::into_owned(self.socket).map(std::os::unix::net::UnixStream::from)
     }

@@ -36,6 +36,8 @@ pub(crate) struct RegisterFd {
 impl RegisterFd {
     pub(crate) fn new(fd: SharedFd, ring: &Rc<Driver>) -> RegisterFd {
         let raw = fd.raw();
+        // Until this op is gone, `into_std` turns `ring` to finish it.
+        fd.registration_started(ring);
         RegisterFd {
             fd,
             ring: Rc::downgrade(ring),
@@ -55,6 +57,13 @@ impl RegisterFd {
         }
         // Otherwise (the table is full: ENFILE; no table; an old kernel:
         // EINVAL) the stream simply goes on with its fd.
+    }
+}
+
+impl Drop for RegisterFd {
+    fn drop(&mut self) {
+        // Completed, or never submitted: the fd no longer waits for it.
+        self.fd.registration_ended();
     }
 }
 

@@ -502,9 +502,12 @@ impl Builder {
     /// `direct_descriptors + slots` entries, capped at `RLIMIT_NOFILE`.
     /// Needs Linux 5.19; earlier kernels leave every stream unregistered.
     /// [`RuntimeMetrics::registered_streams`] counts the slots in use.
-    /// Until its registration has completed (a turn of the loop) a new
-    /// stream has an operation in flight, so `into_std` on it reports
-    /// `WouldBlock` (retry after a `yield_now`).
+    /// A new stream's registration completes at the next turn of the
+    /// loop; `into_std` before that turns the ring itself until it has
+    /// (`into_std` consumes the stream: it cannot be retried). The slot is
+    /// let go at once by `into_std`, and by a stream closed outside its
+    /// runtime's loop, so that the socket is not held open by a ring that
+    /// is not turning.
     ///
     /// ```
     /// let rt = ringloop::Runtime::builder().register_streams(4096).build()?;
