@@ -96,6 +96,9 @@ impl SignalKind {
 pub(crate) struct SignalState {
     deliveries: u64,
     error: Option<io::ErrorKind>,
+    /// The reader task is gone (its runtime shut down): no delivery will
+    /// ever be counted again.
+    reader_gone: bool,
     waiters: Vec<Waker>,
 }
 
@@ -138,6 +141,7 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
             let state = Rc::new(RefCell::new(SignalState {
                 deliveries: 0,
                 error: None,
+                reader_gone: false,
                 waiters: Vec::new(),
             }));
             handle
@@ -146,7 +150,8 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
                 .signals
                 .insert(signo, state.clone());
             // Detached: it lives as long as the runtime.
-            drop(handle.spawn(read_signals(fd, state.clone())));
+            let gone = ReaderGone(state.clone());
+            drop(handle.spawn(read_signals(fd, state.clone(), gone)));
             state
         }
     };
@@ -155,7 +160,27 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
 }
 
 /// Reads the signalfd forever, announcing each delivery to every listener.
-async fn read_signals(fd: SharedFd, state: Rc<RefCell<SignalState>>) {
+/// Marks the reader gone when the reader task ends or is dropped (its
+/// runtime shut down): a `Signal` kept beyond its runtime, and awaited in
+/// another one, gets an error instead of waiting for deliveries nobody
+/// reads.
+struct ReaderGone(Rc<RefCell<SignalState>>);
+
+impl Drop for ReaderGone {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = self.0.borrow_mut();
+            state.reader_gone = true;
+            std::mem::take(&mut state.waiters)
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// `gone` is an argument, not made in the body: the task may be dropped
+/// before its first poll.
+async fn read_signals(fd: SharedFd, state: Rc<RefCell<SignalState>>, gone: ReaderGone) {
+    let _gone = gone;
     let mut buf = Vec::with_capacity(SIGINFO_SIZE * 8);
     loop {
         buf.clear();
@@ -183,7 +208,9 @@ impl Signal {
     ///
     /// # Errors
     ///
-    /// If reading the signalfd failed (never expected).
+    /// If reading the signalfd failed (never expected), or the runtime this
+    /// listener was made in has been dropped (nothing reads the signal for
+    /// it any more: make a new listener in the runtime that runs now).
     pub async fn recv(&mut self) -> io::Result<()> {
         poll_fn(|cx| {
             let mut state = self.state.borrow_mut();
@@ -193,6 +220,11 @@ impl Signal {
             }
             if let Some(kind) = state.error {
                 return Poll::Ready(Err(io::Error::new(kind, "reading the signalfd failed")));
+            }
+            if state.reader_gone {
+                return Poll::Ready(Err(io::Error::other(
+                    "ringloop: the runtime this signal listener was made in has shut down; call signal() again in the runtime that runs now",
+                )));
             }
             if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
                 state.waiters.push(cx.waker().clone());

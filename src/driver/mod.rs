@@ -33,7 +33,7 @@ pub(crate) use op::{Multishot, Op};
 use registered_ring::RegisteredRing;
 pub(crate) use table::Start;
 pub(crate) use table::{Completion, InFlight};
-use table::{CqeEffect, OpTable, Orphan};
+use table::{CqeEffect, OpTable, Orphan, PollSingle};
 pub(crate) use user_data::OpId;
 
 use crate::op::link_timeout::LinkTimeout;
@@ -171,6 +171,10 @@ pub(crate) struct Driver {
     /// (`Builder::register_streams`).
     register_streams: Cell<bool>,
     shutting_down: Cell<bool>,
+    /// How many times this runtime is current on the thread (`block_on`
+    /// and the runtime's drop, maybe nested): 0 while its ring does not
+    /// turn (see `polled_elsewhere`).
+    entered: Cell<u32>,
     /// Provided-buffer group ids: the next never used, and those freed.
     next_bgid: Cell<u16>,
     free_bgids: RefCell<Vec<u16>>,
@@ -211,6 +215,7 @@ impl Driver {
                 }),
             register_streams: Cell::new(false),
             shutting_down: Cell::new(false),
+            entered: Cell::new(0),
             next_bgid: Cell::new(0),
             free_bgids: RefCell::new(Vec::new()),
         };
@@ -392,6 +397,57 @@ impl Driver {
     /// Shutting down or shut down: a cancelled op is not to be retried.
     pub(crate) fn is_closing(&self) -> bool {
         self.shutting_down.get() || self.is_shut_down()
+    }
+
+    /// Whether an op or stream of this ring, polled now, is polled outside
+    /// its runtime: another runtime on this thread runs (or none), so this
+    /// ring does not turn and its completions do not come. Not once it
+    /// shuts down: by then the kernel has returned (or is returning) every
+    /// op, with its final result.
+    ///
+    /// "Elsewhere" means that no `block_on` of this runtime is on the stack
+    /// (one load, for the hot path). A runtime blocked in a nested
+    /// `block_on` of another one counts as running: its ring turns once
+    /// the inner one returns.
+    #[inline]
+    pub(crate) fn polled_elsewhere(&self) -> bool {
+        self.entered.get() == 0 && !self.is_closing()
+    }
+
+    /// A `block_on` (or the runtime's drop) made this driver's runtime
+    /// current; [`left`](Self::left) when it returns.
+    pub(crate) fn entered(&self) {
+        self.entered.set(self.entered.get() + 1);
+    }
+
+    pub(crate) fn left(&self) {
+        self.entered.set(self.entered.get().saturating_sub(1));
+    }
+
+    /// Finishes op `id` of this ring for a future polled outside its
+    /// runtime ([`polled_elsewhere`](Self::polled_elsewhere)), which would
+    /// otherwise wait until that runtime runs again, maybe never: cancels
+    /// the op and turns this ring, as shutdown does, until the op's final
+    /// CQE, and returns it (an op that completed before the cancel keeps
+    /// its result). `Pending` only if the kernel has not returned the op
+    /// within the shutdown grace.
+    pub(crate) fn cancel_here(&self, id: OpId, waker: &Waker) -> PollSingle {
+        let started = Instant::now();
+        let mut last_cancel: Option<Instant> = None;
+        loop {
+            let polled = self.table.borrow_mut().poll_single(id, waker);
+            if !matches!(polled, PollSingle::Pending) || started.elapsed() > SHUTDOWN_GRACE {
+                return polled;
+            }
+            // Again every 100 ms for an op that was busy (EALREADY).
+            if last_cancel.is_none_or(|t| t.elapsed() > Duration::from_millis(100)) {
+                self.push_cancel(id.to_user_data());
+                last_cancel = Some(Instant::now());
+            }
+            // A failed enter (a broken ring) is tried again until the grace
+            // ends.
+            let _ = self.turn(Wait::Park(Some(Duration::from_millis(20))));
+        }
     }
 
     /// Moves `op` into the table (entered as `start` says) and queues its

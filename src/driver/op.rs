@@ -124,7 +124,15 @@ impl<T: Operation> Future for Op<T> {
                 None => Poll::Ready(op.complete(Err(context::no_runtime_error()), 0)),
             };
         };
-        let (completion, cell) = match driver.table().poll_single(*id, cx.waker()) {
+        let mut polled = driver.table().poll_single(*id, cx.waker());
+        // Polled outside its runtime (another one runs on this thread, or
+        // none), the op would wait for a ring that does not turn: it is
+        // cancelled there and finished now (see below).
+        let moved = matches!(polled, PollSingle::Pending) && driver.polled_elsewhere();
+        if moved {
+            polled = driver.cancel_here(*id, cx.waker());
+        }
+        let (completion, cell) = match polled {
             PollSingle::Pending => return Poll::Pending,
             PollSingle::Ready(completion, cell) => (completion, cell),
             PollSingle::Gone => unreachable!("ringloop: an in-flight op lost its state"),
@@ -141,6 +149,20 @@ impl<T: Operation> Future for Op<T> {
         }) else {
             unreachable!("ringloop: an op id resolved to another op type")
         };
+        if moved && is_transient(completion.result) {
+            // Cancelled in its own ring (or it failed there transiently):
+            // it had no effect. An op that may run again does so in the
+            // runtime polling it now; one that may not (a connect, an op
+            // whose deadline is its first ring's) reports why it stopped.
+            if T::RETRY_TRANSIENT && this.linked_timeout.is_none() {
+                return match context::driver() {
+                    Some(here) => this.start(here, op, cx.waker()),
+                    None => Poll::Ready(op.complete(Err(context::no_runtime_error()), 0)),
+                };
+            }
+            let err = context::other_runtime_error("this operation");
+            return Poll::Ready(op.complete(Err(err), completion.flags));
+        }
         if let Some(timeout) = this.linked_timeout {
             if completion.result == -libc::ECANCELED {
                 let err = io::Error::new(
@@ -207,6 +229,13 @@ impl<T: MultishotOperation> Multishot<T> {
             driver,
             _op: PhantomData,
         })
+    }
+
+    /// Whether the stream is polled outside its runtime, whose ring does
+    /// not turn now (see `Driver::polled_elsewhere`): its items would not
+    /// come until that runtime runs again.
+    pub(crate) fn polled_elsewhere(&self) -> bool {
+        self.driver.polled_elsewhere()
     }
 
     /// The next item; `None` once the kernel ended the stream and every

@@ -200,6 +200,12 @@ impl<'a> ForwardTo<'a> {
 
     fn poll_forward(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
         let driver = match &self.driver {
+            // Its receive and sends are in the ring of the runtime that
+            // first polled it, which does not turn now: ended with an error
+            // rather than left waiting.
+            Some(driver) if driver.polled_elsewhere() => {
+                return Poll::Ready(Err(context::other_runtime_error("this forward")));
+            }
             Some(driver) => driver.clone(),
             None => {
                 let driver = context::driver().ok_or_else(context::no_runtime_error)?;

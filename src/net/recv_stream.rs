@@ -47,7 +47,9 @@ impl<'a> RecvStream<'a> {
     /// # Errors
     ///
     /// The socket's error (`ECONNRESET`...), after which the stream ends;
-    /// `InvalidInput` if the ring was built in another runtime.
+    /// `InvalidInput` if the ring was built in another runtime, or if the
+    /// stream was first polled in another runtime that does not run now
+    /// (the stream goes on when polled in that one).
     pub async fn next(&mut self) -> Option<io::Result<PooledBuf>> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -85,6 +87,14 @@ impl<'a> RecvStream<'a> {
                     }
                 }
             };
+            if op.polled_elsewhere() {
+                // Its data comes through the ring it was armed in, which
+                // does not turn now: refused rather than left waiting. It
+                // goes on in its own runtime.
+                return Poll::Ready(Some(Err(context::other_runtime_error(
+                    "this multishot receive",
+                ))));
+            }
             match ready!(op.poll_next(cx)) {
                 Some(RecvItem::Data(buf)) => return Poll::Ready(Some(Ok(buf))),
                 Some(RecvItem::Eof) => {

@@ -107,7 +107,9 @@ macro_rules! stream_io_methods {
             /// The first receive error on this stream or send error on
             /// `to` (e.g. `ConnectionReset`, `BrokenPipe`), with the
             /// kernel's errno; `InvalidInput` if `ring` was built in
-            /// another runtime; an error if no runtime is running.
+            /// another runtime, or if the forward, first polled in one
+            /// runtime, is polled while another one runs (it then ends);
+            /// an error if no runtime is running.
             pub fn forward_to<'a>(
                 &'a self,
                 ring: &$crate::buf::BufRing,
@@ -122,7 +124,11 @@ macro_rules! stream_io_methods {
             ///
             /// # Errors
             ///
-            /// `TimedOut` if no data came within `timeout`; otherwise as `read`.
+            /// `TimedOut` if no data came within `timeout`; `InvalidInput`
+            /// if the read, first polled in one runtime, is polled while
+            /// another runtime runs (its deadline is the first ring's: it
+            /// is cancelled there, with no data taken); otherwise as
+            /// `read`.
             pub async fn read_timeout<B: $crate::buf::IoBufMut>(
                 &self,
                 buf: B,

@@ -400,6 +400,14 @@ impl<'a> Acceptor<'a> {
                     }
                 }
             };
+            if multishot.polled_elsewhere() {
+                // Its connections come through the ring it was armed in,
+                // which does not turn now: refused rather than left waiting.
+                // It goes on in its own runtime.
+                return Poll::Ready(Err(crate::runtime::context::other_runtime_error(
+                    "this listener's accept",
+                )));
+            }
             match ready!(multishot.poll_next(cx)) {
                 Some(Ok(Accepted::Fd(fd))) => return Poll::Ready(Ok(Socket::stream(fd))),
                 Some(Ok(Accepted::Slot(slot))) => {
@@ -441,7 +449,9 @@ impl Incoming<'_> {
     /// # Errors
     ///
     /// As for [`TcpListener::accept`]; after an error the next call arms a
-    /// new accept (back off first on `EMFILE`).
+    /// new accept (back off first on `EMFILE`). `InvalidInput` when polled
+    /// while another runtime runs than the one that first polled it (its
+    /// accept is in that one's ring; it goes on when polled there).
     pub async fn next(&mut self) -> io::Result<TcpStream> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -666,7 +676,11 @@ impl TcpStream {
     /// # Errors
     ///
     /// `WouldBlock` while an operation on it is still in flight (its fd is
-    /// shared with the kernel): retry once it has completed.
+    /// shared with the kernel, e.g. a cancelled read whose completion has
+    /// not come yet); the stream is dropped with the error, so call this
+    /// once its operations have completed. Its own registration in the
+    /// file table (`Builder::register_streams`) does not count: it is
+    /// finished first.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         into_owned(self.socket).map(std::net::TcpStream::from)
     }

@@ -3,7 +3,7 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use super::socket::Socket;
 use crate::buf::IoBuf;
@@ -73,7 +73,9 @@ impl<'a> WriteBehind<'a> {
     /// A failure of an earlier send (the kernel's errno, e.g.
     /// `ConnectionReset` or `BrokenPipe`; `ECANCELED` if the runtime shut
     /// down before it was sent), and from then on on every call;
-    /// `InvalidInput` if `buf` holds more than 2 GiB (use `write_all`); an
+    /// `InvalidInput` if `buf` holds more than 2 GiB (use `write_all`), or
+    /// if the previous send is still in flight in another runtime than the
+    /// one running now (it ends when that one runs; `buf` is not sent); an
     /// error if no runtime is running.
     pub fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = io::Result<()>> + '_ {
         // A small hand-made future (the writer and the buffer) rather than
@@ -81,8 +83,8 @@ impl<'a> WriteBehind<'a> {
         // connection, and is written on every message.
         let mut buf = Some(buf);
         poll_fn(move |cx| {
-            if self.poll_idle(cx).is_pending() {
-                return Poll::Pending;
+            if let Err(err) = ready!(self.poll_idle(cx)) {
+                return Poll::Ready(Err(err));
             }
             Poll::Ready(match buf.take() {
                 Some(buf) => self.start(buf),
@@ -131,9 +133,11 @@ impl<'a> WriteBehind<'a> {
     ///
     /// # Errors
     ///
-    /// The failure of a send, as for [`write`](Self::write).
+    /// The failure of a send, as for [`write`](Self::write); `InvalidInput`
+    /// if a send is in flight in another runtime than the one running now
+    /// (flush there).
     pub async fn flush(&mut self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_idle(cx)).await;
+        poll_fn(|cx| self.poll_idle(cx)).await?;
         self.failure()
     }
 
@@ -152,9 +156,19 @@ impl<'a> WriteBehind<'a> {
     }
 
     #[inline]
-    fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.sink.in_flight.get() {
-            return Poll::Ready(());
+            return Poll::Ready(Ok(()));
+        }
+        if let Some((_, driver)) = &self.lane {
+            if driver.polled_elsewhere() {
+                // The send is in the ring of a runtime that does not turn
+                // now: its end would not come. It goes out, and the writer
+                // is idle again, once that runtime runs.
+                return Poll::Ready(Err(context::other_runtime_error(
+                    "this writer's send in flight",
+                )));
+            }
         }
         let mut waiter = self.sink.waiter.borrow_mut();
         match &*waiter {

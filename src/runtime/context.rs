@@ -30,6 +30,18 @@ pub(crate) fn driver() -> Option<Rc<Driver>> {
     with_current(|handle| handle.driver.clone())
 }
 
+/// The error of an object whose I/O is in flight in another runtime's ring
+/// (on this thread), polled while that runtime does not run: it would
+/// wait for a loop that may never turn again. `what` says what it is.
+pub(crate) fn other_runtime_error(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "ringloop: {what} was started in another runtime, which is not running now; await it in the runtime that started it"
+        ),
+    )
+}
+
 pub(crate) fn no_runtime_error() -> io::Error {
     io::Error::other(
         "ringloop: no runtime is running on this thread; call this from inside ringloop::run or Runtime::block_on",
@@ -40,15 +52,20 @@ pub(crate) fn no_runtime_error() -> io::Error {
 /// (a runtime may block on another one's future from inside a task).
 pub(crate) struct EnterGuard {
     previous: Option<Rc<Handle>>,
+    /// The entered runtime's driver, told when it is left.
+    entered: Rc<Driver>,
 }
 
 pub(crate) fn enter(handle: Rc<Handle>) -> EnterGuard {
+    let entered = handle.driver.clone();
+    entered.entered();
     let previous = CURRENT.with(|current| current.borrow_mut().replace(handle));
-    EnterGuard { previous }
+    EnterGuard { previous, entered }
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        self.entered.left();
         let previous = self.previous.take();
         // Drop the replaced handle outside the borrow: it may be the last
         // reference, and dropping a runtime handle runs arbitrary drops.

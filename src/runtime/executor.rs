@@ -96,6 +96,7 @@ impl Executor {
     /// Polls up to `budget` ready tasks. Tasks woken meanwhile queue behind
     /// the others, so a task that keeps waking itself gets one poll per turn
     /// of the queue and I/O is reaped at least every `budget` polls.
+    #[inline]
     pub(crate) fn run_ready(&self, budget: usize) {
         for _ in 0..budget {
             let Some(id) = self.ready.borrow_mut().pop_front() else {

@@ -153,12 +153,23 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if let Some((key, handle)) = &self.registered {
-            if handle.timers.borrow_mut().update(*key, cx.waker()) {
-                return Poll::Pending;
+            // A timer fires only in the turns of the runtime whose queue
+            // holds it. Polled while another runtime runs on this thread
+            // (that one may never turn again, or was dropped, which empties
+            // its queue), it moves to the runtime running now: else it
+            // would wait for a loop that does not run, or fire early.
+            let elsewhere =
+                context::with_current(|current| !Rc::ptr_eq(current, handle)).unwrap_or(false);
+            if !elsewhere {
+                if handle.timers.borrow_mut().update(*key, cx.waker()) {
+                    return Poll::Pending;
+                }
+                // Fired: the queue removes a timer only once its deadline
+                // passed.
+                self.registered = None;
+                return Poll::Ready(());
             }
-            // Fired: the queue removes a timer only once its deadline passed.
-            self.registered = None;
-            return Poll::Ready(());
+            self.unregister();
         }
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
