@@ -84,9 +84,11 @@ macro_rules! stream_io_methods {
             /// its completion arrives, one send in flight at a time, in
             /// order. No task is woken per chunk: the driver takes the
             /// receive's completion and submits the send, as a hand-written
-            /// io_uring loop does. The awaiting task runs only when a chunk
-            /// has to wait for the send before it, when the receive must be
-            /// re-armed (the ring ran dry), and when the stream ends.
+            /// io_uring loop does (while the loop is latency-bound, the send
+            /// is one nonblocking `send(2)` instead, as for any write: see
+            /// `Builder::eager_sends`). The awaiting task runs only when a
+            /// chunk has to wait for the send before it, when the receive
+            /// must be re-armed (the ring ran dry), and when the stream ends.
             ///
             /// It does not shut down or close `to`.
             ///
