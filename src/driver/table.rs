@@ -111,6 +111,18 @@ pub(crate) trait InFlight: Any {
     /// record that it was cut short. Called with the table borrowed.
     fn give_up(&mut self) {}
 
+    /// Asked when the result CQE of a single-shot op that posts a
+    /// notification after it (`SEND_ZC`) has come and no future awaits the
+    /// op: the request is done, only the notification is due, and it needs
+    /// nothing but the buffer. Returns what else the op holds (its fd), for
+    /// the caller to drop outside the table borrow (dropping the last
+    /// clone of an fd submits its close). Else a dropped stream's socket
+    /// would stay open until the notification, which waits until the
+    /// peer has taken the queued data: forever, if it never reads.
+    fn shed(&mut self) -> Option<Box<dyn InFlight>> {
+        None
+    }
+
     /// Drops the owned state of an op the kernel is done with, keeping the
     /// emptied cell; `false` if this cell cannot carry another op.
     fn release(&mut self) -> bool {
@@ -192,7 +204,9 @@ pub(crate) enum CqeEffect {
     /// Hand this CQE of a forwarding op to its target.
     Forward(OpId, Completion),
     /// The op ended with no future waiting: drop its state (outside any
-    /// borrow of the driver, as dropping it may submit a close).
+    /// borrow of the driver, as dropping it may submit a close). Also what
+    /// an orphaned op awaiting only its notification gave up
+    /// ([`InFlight::shed`]).
     Free(Box<dyn InFlight>),
     /// A kept op ended: its slot is parked, and its cell is lent out so
     /// that the driver can release the state outside any borrow, then
@@ -212,6 +226,8 @@ pub(crate) enum Orphan {
     /// The kernel still owns the op: queue an `ASYNC_CANCEL` for it.
     Cancel,
     /// The op had ended: its state is released now (outside any borrow).
+    /// Also what an op awaiting only its notification gave up
+    /// ([`InFlight::shed`]): no cancel then, the request is done.
     Free(Box<dyn InFlight>),
     /// The id names no live op (already released).
     Gone,
@@ -356,6 +372,13 @@ impl OpTable {
                     slot.op.orphaned(completion);
                 }
                 if !is_final {
+                    // A zero-copy send's result: only its notification is
+                    // due, which needs no fd (see `InFlight::shed`).
+                    if !slot.multishot && !completion.is_notification() {
+                        if let Some(shed) = slot.op.shed() {
+                            return CqeEffect::Free(shed);
+                        }
+                    }
                     return CqeEffect::Nothing;
                 }
                 if slot.op.again() {
@@ -550,11 +573,18 @@ impl OpTable {
         };
         match &mut slot.lifecycle {
             Lifecycle::Waiting { first, .. } => {
-                if let Some(first) = first.take() {
-                    slot.op.orphaned(first);
-                }
+                let Some(first) = first.take() else {
+                    slot.lifecycle = Lifecycle::Orphaned;
+                    return Orphan::Cancel;
+                };
+                // A zero-copy send whose result came: the request is done
+                // (nothing to cancel), only its notification is due.
+                slot.op.orphaned(first);
                 slot.lifecycle = Lifecycle::Orphaned;
-                Orphan::Cancel
+                match slot.op.shed() {
+                    Some(shed) => Orphan::Free(shed),
+                    None => Orphan::Cancel,
+                }
             }
             Lifecycle::Completed(completion) => {
                 let completion = *completion;
@@ -958,6 +988,74 @@ mod tests {
             flags: F_NOTIF,
         };
         assert!(matches!(table.complete(id, notif), CqeEffect::Free(_)));
+    }
+
+    /// A zero-copy send that gives up its fd after its result
+    /// (`InFlight::shed`): logs when the fd goes.
+    struct SheddingOp {
+        log: Rc<RefCell<Vec<String>>>,
+        fd: Option<FakeOp>,
+    }
+
+    impl InFlight for SheddingOp {
+        fn orphaned(&mut self, c: Completion) {
+            self.log
+                .borrow_mut()
+                .push(format!("zc orphaned {}", c.result));
+        }
+        fn shed(&mut self) -> Option<Box<dyn InFlight>> {
+            Some(Box::new(self.fd.take()?))
+        }
+    }
+
+    #[test]
+    fn an_orphaned_zero_copy_send_gives_up_its_fd_at_its_result() {
+        let notif = Completion {
+            result: 0,
+            flags: F_NOTIF,
+        };
+        let first = Completion {
+            result: 100,
+            flags: F_MORE,
+        };
+        // Dropped before its result: the fd goes with the result CQE.
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut table = OpTable::new();
+        let op = Box::new(SheddingOp {
+            log: log.clone(),
+            fd: Some(*fake(&log, "fd")),
+        });
+        let id = table
+            .insert(op, Start::Single(None))
+            .unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.orphan(id), Orphan::Cancel));
+        let CqeEffect::Free(fd) = table.complete(id, first) else {
+            panic!("the fd is handed out")
+        };
+        drop(fd);
+        assert_eq!(*log.borrow(), ["zc orphaned 100", "fd dropped"]);
+        assert_eq!(table.in_kernel(), 1, "the buffer is still the kernel's");
+        assert!(matches!(table.complete(id, notif), CqeEffect::Free(_)));
+        assert_eq!(table.len(), 0);
+        // Dropped after its result: nothing to cancel, the fd goes now.
+        let log: Rc<RefCell<Vec<String>>> = Rc::default();
+        let op = Box::new(SheddingOp {
+            log: log.clone(),
+            fd: Some(*fake(&log, "fd")),
+        });
+        let id = table
+            .insert(op, Start::Single(None))
+            .unwrap_or_else(|_| panic!("insert"));
+        assert!(matches!(table.complete(id, first), CqeEffect::Nothing));
+        assert!(log.borrow().is_empty(), "a live future's op keeps its fd");
+        let Orphan::Free(fd) = table.orphan(id) else {
+            panic!("the fd is handed out, no cancel")
+        };
+        drop(fd);
+        assert_eq!(*log.borrow(), ["zc orphaned 100", "fd dropped"]);
+        assert_eq!(table.in_kernel(), 1);
+        assert!(matches!(table.complete(id, notif), CqeEffect::Free(_)));
+        assert_eq!(table.in_kernel(), 0);
     }
 
     #[test]

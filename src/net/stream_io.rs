@@ -158,6 +158,12 @@ macro_rules! stream_io_methods {
             /// buffers (tens of KiB) on real NICs; on loopback the kernel
             /// copies anyway.
             ///
+            /// Dropping the future cancels the send; the buffer is still
+            /// freed only after the notification, which waits until the
+            /// data the kernel queued has been sent (on TCP, until the
+            /// peer has room for it). The stream can be dropped meanwhile:
+            /// its socket is closed then (queued data is still delivered).
+            ///
             /// # Errors
             ///
             /// As for `write`; `EINVAL` on kernels without SEND_ZC.

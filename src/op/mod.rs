@@ -12,6 +12,7 @@ use std::io;
 use io_uring::squeue;
 
 use crate::driver::{Completion, InFlight, with_fixed_file};
+use crate::io::SharedFd;
 
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
@@ -101,6 +102,14 @@ pub(crate) trait Operation: Sized + 'static {
 
     /// The op wanted to go again but the runtime is shutting down.
     fn give_up(&mut self) {}
+
+    /// An op that posts a notification after its result (`SEND_ZC`), whose
+    /// result has come while no future awaits it: gives up its fd, which
+    /// the notification does not need (see [`InFlight::shed`]). `build` is
+    /// never called again after it.
+    fn shed_fd(&mut self) -> Option<SharedFd> {
+        None
+    }
 }
 
 /// A multishot operation: one SQE, many CQEs, each turned into an item.
@@ -154,6 +163,22 @@ impl<T: Operation> InFlight for OpCell<T> {
             op.give_up();
         }
     }
+
+    fn shed(&mut self) -> Option<Box<dyn InFlight>> {
+        let fd = self.0.as_mut()?.shed_fd()?;
+        Some(Box::new(Shed { _fd: fd }))
+    }
+}
+
+/// An fd an op gave up before its final CQE ([`Operation::shed_fd`]),
+/// handed to the driver to be dropped outside the table borrow.
+struct Shed {
+    /// Held only to be dropped (closing the fd if it is the last clone).
+    _fd: SharedFd,
+}
+
+impl InFlight for Shed {
+    fn orphaned(&mut self, _: Completion) {}
 }
 
 /// Closes the fd a successful late result carries (accept, open, socket).
