@@ -171,9 +171,10 @@ pub(crate) struct Driver {
     /// (`Builder::register_streams`).
     register_streams: Cell<bool>,
     shutting_down: Cell<bool>,
-    /// How many times this runtime is current on the thread (`block_on`
-    /// and the runtime's drop, maybe nested): 0 while its ring does not
-    /// turn (see `polled_elsewhere`).
+    /// How many times this runtime is the innermost current one on the
+    /// thread (`block_on`, the runtime's drop): 0 while its ring does not
+    /// turn (see `polled_elsewhere`), including while a nested `block_on`
+    /// of another runtime blocks it.
     entered: Cell<u32>,
     /// Provided-buffer group ids: the next never used, and those freed.
     next_bgid: Cell<u16>,
@@ -405,17 +406,21 @@ impl Driver {
     /// shuts down: by then the kernel has returned (or is returning) every
     /// op, with its final result.
     ///
-    /// "Elsewhere" means that no `block_on` of this runtime is on the stack
-    /// (one load, for the hot path). A runtime blocked in a nested
-    /// `block_on` of another one counts as running: its ring turns once
-    /// the inner one returns.
+    /// "Elsewhere" means that this runtime is not the innermost one
+    /// entered on the thread (one load, for the hot path): no `block_on`
+    /// of it is on the stack, or one is but a nested `block_on` of another
+    /// runtime blocks it (its ring would turn only once the inner one
+    /// returns, and the inner one may be waiting for this very op: a
+    /// deadlock).
     #[inline]
     pub(crate) fn polled_elsewhere(&self) -> bool {
         self.entered.get() == 0 && !self.is_closing()
     }
 
     /// A `block_on` (or the runtime's drop) made this driver's runtime
-    /// current; [`left`](Self::left) when it returns.
+    /// current, or a nested one of another runtime returned to it;
+    /// [`left`](Self::left) when it returns, or a nested one of another
+    /// runtime starts (see `context::enter`).
     pub(crate) fn entered(&self) {
         self.entered.set(self.entered.get() + 1);
     }

@@ -58,14 +58,25 @@ pub(crate) struct EnterGuard {
 
 pub(crate) fn enter(handle: Rc<Handle>) -> EnterGuard {
     let entered = handle.driver.clone();
-    entered.entered();
     let previous = CURRENT.with(|current| current.borrow_mut().replace(handle));
+    // The runtime that was current (a nested `block_on` from inside one of
+    // its tasks) is suspended until this one is left: its ring does not
+    // turn meanwhile, so its ops polled in here must count as polled
+    // elsewhere (`Driver::polled_elsewhere`), else they wait for it and
+    // it waits for them: a deadlock.
+    if let Some(previous) = &previous {
+        previous.driver.left();
+    }
+    entered.entered();
     EnterGuard { previous, entered }
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         self.entered.left();
+        if let Some(previous) = &self.previous {
+            previous.driver.entered();
+        }
         let previous = self.previous.take();
         // Drop the replaced handle outside the borrow: it may be the last
         // reference, and dropping a runtime handle runs arbitrary drops.

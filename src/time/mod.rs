@@ -164,12 +164,15 @@ impl Future for Sleep {
                 if handle.timers.borrow_mut().update(*key, cx.waker()) {
                     return Poll::Pending;
                 }
-                // Fired: the queue removes a timer only once its deadline
-                // passed.
+                // Gone from the queue: it fired (the queue removes a timer
+                // only once its deadline passed), or its runtime was
+                // dropped, which empties the queue, and this poll comes
+                // from no runtime at all (then it must not fire early: the
+                // deadline decides, below).
                 self.registered = None;
-                return Poll::Ready(());
+            } else {
+                self.unregister();
             }
-            self.unregister();
         }
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
