@@ -227,8 +227,10 @@ impl<T> Drop for Delivery<T> {
 /// The pool has at most `Builder::max_blocking_threads` threads (default
 /// 64); more jobs queue. A panic in `f` is returned as a [`JoinError`] with
 /// [`is_panic`](JoinError::is_panic). Cancelling the task stops waiting for
-/// the result; a job that has started runs to completion (threads cannot
-/// be interrupted). Outside a runtime, the task's output is an error.
+/// the result: a job still queued then never runs, and one that has started
+/// runs to completion (threads cannot be interrupted). Dropping the task
+/// detaches it: the job runs, and its result is dropped. Outside a
+/// runtime, the task's output is an error.
 pub fn spawn_blocking<F, T>(f: F) -> Task<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -244,6 +246,13 @@ where
     }));
     let delivery = Delivery { slot: slot.clone() };
     let job: Job = Box::new(move || {
+        // The slot is shared by the delivery and the task waiting for it
+        // only: alone, the task was cancelled while the job was queued, so
+        // it does not start (as documented; only a started job runs to
+        // completion). A detached task (its handle dropped) still waits.
+        if Arc::strong_count(&delivery.slot) == 1 {
+            return;
+        }
         let result = catch_unwind(AssertUnwindSafe(f));
         delivery.deliver(result);
     });

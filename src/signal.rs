@@ -124,7 +124,8 @@ pub struct Signal {
 /// creating the signalfd.
 pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     let signo = kind.0;
-    if signo <= 0 || signo >= libc::SIGRTMAX() || signo == libc::SIGKILL || signo == libc::SIGSTOP {
+    // SIGRTMAX itself is a signal (the last one): only above it is not.
+    if signo <= 0 || signo > libc::SIGRTMAX() || signo == libc::SIGKILL || signo == libc::SIGSTOP {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(

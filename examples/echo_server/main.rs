@@ -98,8 +98,10 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--buf" => {
                 args.buf = parse("--buf", it.next())?;
-                if args.buf == 0 {
-                    return Err("--buf must be at least 1 byte".to_owned());
+                // One buffer per connection: a size the allocator cannot
+                // give would abort at the first connection.
+                if args.buf == 0 || args.buf > 1 << 30 {
+                    return Err("--buf must be from 1 byte to 1 GiB (1073741824)".to_owned());
                 }
             }
             "--plain" => args.plain = true,

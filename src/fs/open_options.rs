@@ -94,7 +94,9 @@ impl OpenOptions {
         self
     }
 
-    /// Extra `O_*` flags (e.g. `libc::O_DIRECT`).
+    /// Extra `O_*` flags (e.g. `libc::O_DIRECT`). Access-mode bits
+    /// (`O_ACCMODE`) are ignored: [`read`](Self::read),
+    /// [`write`](Self::write) and [`append`](Self::append) choose it.
     pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.custom_flags = flags;
         self
@@ -117,7 +119,10 @@ impl OpenOptions {
         if self.truncate && self.append {
             return invalid("truncate and append exclude each other");
         }
-        let mut flags = access | self.custom_flags;
+        // The access mode comes from read/write/append only: custom flags
+        // that name one (e.g. O_RDWR) must not make a read-only open
+        // writable (as in std, which masks them the same way).
+        let mut flags = access | (self.custom_flags & !libc::O_ACCMODE);
         if self.append {
             flags |= libc::O_APPEND;
         }

@@ -315,14 +315,32 @@ impl Drop for Child {
         match context::handle() {
             Some(handle) => {
                 let pidfd = self.pidfd.clone();
+                // The reaper task may never finish: the runtime can shut
+                // down (dropping its tasks) before the pidfd's poll
+                // completes, or this drop may itself run during shutdown.
+                // `Reaper` waits for the child when the task is dropped
+                // either way, so the child is reaped, never left a zombie.
+                let reaper = Reaper(Some(child));
                 drop(handle.spawn(async move {
                     let _ = Op::new(PollAdd::readable(pidfd)).await;
-                    let _ = child.wait();
+                    drop(reaper);
                 }));
             }
             None => {
                 let _ = child.wait();
             }
+        }
+    }
+}
+
+/// A killed child that is reaped (a blocking `waitid`, brief: it was sent
+/// SIGKILL) when this is dropped.
+struct Reaper(Option<std::process::Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.wait();
         }
     }
 }

@@ -166,8 +166,12 @@ impl Executor {
                 break;
             }
             for (_, slot) in tasks {
-                // One at a time, with nothing borrowed.
-                drop(slot);
+                // One at a time, with nothing borrowed. A panic in a task's
+                // drop is contained as it is for a cancelled task's (see
+                // `run_one`): else it would escape `Runtime::drop`, skip the
+                // driver's shutdown, and a second one, dropping the rest of
+                // `tasks` while unwinding, would abort the process.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(slot)));
             }
         }
         self.ready.borrow_mut().clear();

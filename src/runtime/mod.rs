@@ -163,9 +163,10 @@ impl Handle {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
-/// Dropping the runtime drops every task still alive, cancels every
-/// operation still in the kernel and waits until the kernel has returned
-/// each of them before it frees their buffers and closes the ring.
+/// Dropping the runtime drops every task still alive (a panic in a task's
+/// drop is contained, as for a cancelled task), cancels every operation
+/// still in the kernel and waits until the kernel has returned each of
+/// them before it frees their buffers and closes the ring.
 pub struct Runtime {
     handle: Rc<Handle>,
 }

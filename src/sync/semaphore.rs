@@ -286,6 +286,12 @@ impl<'a> Future for Acquire<'a> {
             if needed > Semaphore::MAX_PERMITS {
                 return Poll::Ready(Err(AcquireError(ErrorKind::TooMany)));
             }
+            // Zero permits take nothing from anyone, so they need not queue
+            // (as documented: "0 completes at once"). Queued behind a waiter
+            // that is never served, they would wait forever.
+            if needed == 0 {
+                return Poll::Ready(Ok(SemaphorePermit { sem, permits: 0 }));
+            }
             if state.waiters.is_empty() && state.permits >= needed {
                 state.permits -= needed;
                 return Poll::Ready(Ok(SemaphorePermit {

@@ -339,7 +339,9 @@ impl Interval {
         } else {
             match self.missed {
                 MissedTickBehavior::Burst => next,
-                MissedTickBehavior::Delay => now + self.period,
+                MissedTickBehavior::Delay => {
+                    now.checked_add(self.period).unwrap_or_else(far_future)
+                }
                 MissedTickBehavior::Skip => {
                     let behind = now.duration_since(tick).as_nanos();
                     let period = self.period.as_nanos();
@@ -365,7 +367,9 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.next = Instant::now() + self.period;
+        // Checked: a huge period (`Duration::MAX`, "never") would overflow
+        // `Instant` and panic.
+        self.next = deadline_after(self.period);
     }
 }
 
