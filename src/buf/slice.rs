@@ -45,9 +45,20 @@ impl<B: IoBuf> Slice<B> {
     }
 }
 
-// SAFETY: the range lies within the underlying buffer's capacity (`slice`
-// clamps it), so the offset pointer and lengths describe memory the
-// underlying buffer owns, with the same stability.
+impl<B: IoBuf> Slice<B> {
+    /// The end of the range within what the buffer holds *now*: `slice`
+    /// clamped `end` to the capacity at the time, but `get_mut` lets safe
+    /// code shrink the buffer afterwards (`Vec::shrink_to_fit`), and a
+    /// stale `end` would have the kernel fill memory the buffer gave back.
+    fn live_end(&self) -> usize {
+        self.end.min(self.buf.bytes_total())
+    }
+}
+
+// SAFETY: the range is clamped, on every call, to the underlying buffer's
+// current capacity (`live_end`), so the offset pointer and lengths describe
+// memory the underlying buffer owns, with the same stability. A `begin`
+// past the capacity gives a length of 0 (the pointer is then never used).
 unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     fn stable_ptr(&self) -> *const u8 {
         self.buf.stable_ptr().wrapping_add(self.begin)
@@ -55,11 +66,11 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     fn bytes_init(&self) -> usize {
         self.buf
             .bytes_init()
-            .clamp(self.begin, self.end)
+            .min(self.live_end())
             .saturating_sub(self.begin)
     }
     fn bytes_total(&self) -> usize {
-        self.end - self.begin
+        self.live_end().saturating_sub(self.begin)
     }
 }
 
@@ -72,13 +83,16 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         if pos == 0 {
             return;
         }
+        // `pos <= bytes_total()` (the caller's promise) and `pos > 0`, so
+        // `begin + pos` lies within the buffer's current capacity.
         let init = self.buf.bytes_init();
         if init < self.begin {
             // The slice starts past the initialized part: the gap was never
             // written. Zero it, or marking `begin + pos` initialized would
             // expose uninitialized memory.
-            // SAFETY: `init..begin` lies within the buffer's capacity (the
-            // slice's range is clamped to it) and we have unique access.
+            // SAFETY: `init..begin` lies within the buffer's capacity
+            // (`begin < begin + pos <= live_end() <= capacity`, see above)
+            // and we have unique access.
             unsafe {
                 std::ptr::write_bytes(self.buf.stable_mut_ptr().add(init), 0, self.begin - init);
             }

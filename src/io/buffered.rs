@@ -362,8 +362,12 @@ impl<R: AsyncReadOwned> Lines<R> {
             return Ok(None);
         }
         let line = self.reader.take_str(n)?;
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        let line = line.strip_suffix('\r').unwrap_or(line);
+        // Strip `\n` or `\r\n`, and only those: a `\r` that ends the
+        // stream with no `\n` after it is data (as in std and tokio).
+        let line = match line.strip_suffix('\n') {
+            Some(line) => line.strip_suffix('\r').unwrap_or(line),
+            None => line,
+        };
         Ok(Some(line.to_owned()))
     }
 
