@@ -6,6 +6,13 @@ use std::io;
 
 use io_uring::{IoUring, Probe};
 
+/// The kernel's largest submission queue (`IORING_MAX_ENTRIES`); bigger
+/// requests are clamped to it (`IORING_SETUP_CLAMP`).
+const MAX_SQ_ENTRIES: u32 = 32_768;
+
+/// The kernel's largest completion queue (`IORING_MAX_CQ_ENTRIES`).
+const MAX_CQ_ENTRIES: u32 = 2 * MAX_SQ_ENTRIES;
+
 /// What the caller asked for.
 #[derive(Clone, Debug)]
 pub(crate) struct RingConfig {
@@ -59,6 +66,25 @@ pub(crate) fn build_ring(config: &RingConfig) -> io::Result<(IoUring, Features)>
             io::ErrorKind::InvalidInput,
             "ringloop: the ring needs at least 1 entry (Builder::entries)",
         ));
+    }
+    if let Some(cq) = config.cq_entries {
+        // The kernel refuses a completion queue smaller than the
+        // submission queue (after rounding both up to powers of two and
+        // clamping them to its maxima) with EINVAL, which the flag
+        // fallback below would take for a missing feature and report as
+        // "kernel too old". It is a bad setting: say so.
+        let sq = config.entries.min(MAX_SQ_ENTRIES).next_power_of_two();
+        let rounded = cq.min(MAX_CQ_ENTRIES).next_power_of_two();
+        if cq == 0 || rounded < sq {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "ringloop: Builder::cq_entries({cq}) is smaller than the submission \
+                     queue ({sq} entries, from Builder::entries); the completion queue \
+                     needs at least as many"
+                ),
+            ));
+        }
     }
     let flavors: &[Flavor] = if config.sqpoll_idle.is_some() {
         // SQPOLL and DEFER_TASKRUN exclude each other.

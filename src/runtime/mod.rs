@@ -447,7 +447,11 @@ impl Builder {
     }
 
     /// Completion queue size. Completions beyond it are not lost (the
-    /// kernel keeps them until the loop reaps), only slower.
+    /// kernel keeps them until the loop reaps), only slower. It must be at
+    /// least the submission queue's size ([`entries`](Self::entries), both
+    /// rounded up to a power of two); a smaller one (or 0) makes
+    /// [`build`](Self::build) fail with `InvalidInput`. Larger than the
+    /// kernel's maximum is clamped to it.
     pub fn cq_entries(&mut self, entries: u32) -> &mut Builder {
         self.cq_entries = Some(entries);
         self

@@ -199,14 +199,33 @@ async fn drive<F: Future, T>(
     outcome_of: fn(F::Output) -> Option<Result<T, JoinError>>,
 ) {
     let outcome = {
-        let mut future = pin!(future);
-        poll_fn(
-            |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                Ok(Poll::Ready(value)) => Poll::Ready(outcome_of(value)),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Some(Err(JoinError::panic(payload)))),
-            },
-        )
+        // In an `Option` so that it can be dropped in place (which keeps
+        // the pin's promise) *inside* `catch_unwind` once it is ready: a
+        // future whose drop panics after `Ready` (a guard it carries) would
+        // otherwise unwind out of this wrapper before the outcome is
+        // published, and the handle would read the unpublished output as a
+        // cancellation, although nobody cancelled the task. It panicked.
+        let mut future = pin!(Some(future));
+        poll_fn(|cx| {
+            let polled = catch_unwind(AssertUnwindSafe(|| match future.as_mut().as_pin_mut() {
+                Some(running) => running.poll(cx),
+                // Never polled again after `Ready`; nothing to do.
+                None => Poll::Pending,
+            }));
+            let outcome = match polled {
+                Ok(Poll::Ready(value)) => outcome_of(value),
+                Ok(Poll::Pending) => return Poll::Pending,
+                Err(payload) => Some(Err(JoinError::panic(payload))),
+            };
+            // A panic while dropping a panicked future is reported as the
+            // first panic (its payload is the one that explains it).
+            match catch_unwind(AssertUnwindSafe(|| future.as_mut().set(None))) {
+                Err(payload) if !matches!(outcome, Some(Err(_))) => {
+                    Poll::Ready(Some(Err(JoinError::panic(payload))))
+                }
+                _ => Poll::Ready(outcome),
+            }
+        })
         .await
     };
     // The user future (and every op it had in flight) is dropped above, so a

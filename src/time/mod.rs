@@ -343,10 +343,17 @@ impl Interval {
                     now.checked_add(self.period).unwrap_or_else(far_future)
                 }
                 MissedTickBehavior::Skip => {
+                    // The first grid point after now. Counted in u128
+                    // nanoseconds: a `u32` count of periods saturated when
+                    // more than 2^32 were missed (a 1 ns period, 5 s
+                    // behind), which left the "next" tick in the past and
+                    // gave a burst of late ticks instead of a skip.
                     let behind = now.duration_since(tick).as_nanos();
                     let period = self.period.as_nanos();
-                    let periods = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
-                    tick.checked_add(self.period.saturating_mul(periods))
+                    let ahead = (behind / period + 1).saturating_mul(period);
+                    u64::try_from(ahead)
+                        .ok()
+                        .and_then(|ns| tick.checked_add(Duration::from_nanos(ns)))
                         .unwrap_or_else(far_future)
                 }
             }
