@@ -316,3 +316,364 @@ fn buf_reader_loses_nothing_when_any_call_is_cancelled() {
         }
     }));
 }
+
+// ---------------------------------------------------------------------------
+// Writes to a peer that went away: EPIPE, never SIGPIPE
+// ---------------------------------------------------------------------------
+
+/// Runs `f` with SIGPIPE blocked on this thread and returns its output and
+/// whether a SIGPIPE was raised meanwhile (a blocked signal stays pending
+/// even when its disposition is "ignore", which is the Rust default, so it
+/// can be seen; it is then consumed). A process whose SIGPIPE is not
+/// ignored (a C host, `-Zon-broken-pipe=kill`) would have died instead.
+fn sigpipe_raised_by<T>(f: impl FnOnce() -> T) -> (T, bool) {
+    // SAFETY: plain libc signal-set calls on live, local sigset_t values;
+    // the mask change affects only this thread and is undone below.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, libc::SIGPIPE);
+        assert_eq!(
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut old),
+            0
+        );
+        let out = f();
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut pending);
+        assert_eq!(libc::sigpending(&raw mut pending), 0);
+        let raised = libc::sigismember(&raw const pending, libc::SIGPIPE) == 1;
+        if raised {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&raw const set, std::ptr::null_mut(), &raw const zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const old, std::ptr::null_mut());
+        (out, raised)
+    }
+}
+
+/// Every stream write that fails because the peer is gone reports `EPIPE`
+/// without raising SIGPIPE: `write`, `write_all`, `write_timeout`,
+/// `write_zc`, `write_behind` and `writev` alike (a plain `writev(2)` on a
+/// socket raises it; ringloop sends with `MSG_NOSIGNAL`).
+#[test]
+fn writes_to_a_closed_peer_raise_no_sigpipe() {
+    let ((), raised) = sigpipe_raised_by(|| {
+        ringloop::run(util::within(10, "EPIPE without SIGPIPE", async {
+            let epipe = |res: io::Result<usize>, what: &str| {
+                let err = res.expect_err(what);
+                assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "{what}: {err}");
+            };
+            let (a, b) = unix_pair();
+            b.close().await.unwrap();
+            epipe(a.write(b"x".to_vec()).await.0, "write");
+            epipe(a.write_all(b"x".to_vec()).await.0.map(|()| 0), "write_all");
+            epipe(
+                a.write_timeout(b"x".to_vec(), Duration::from_secs(5))
+                    .await
+                    .0,
+                "write_timeout",
+            );
+            epipe(
+                a.writev(vec![b"x".to_vec(), b"y".to_vec()]).await.0,
+                "writev",
+            );
+            let (res, _) = a.write_zc(b"x".to_vec()).await;
+            // (Unix sockets have no zero-copy send: EOPNOTSUPP.)
+            let errno = res.as_ref().err().and_then(io::Error::raw_os_error);
+            if !matches!(errno, Some(libc::EINVAL | libc::EOPNOTSUPP)) {
+                epipe(res, "write_zc");
+            }
+            let mut behind = a.write_behind();
+            let _ = behind.write(b"x".to_vec()).await;
+            let err = behind
+                .flush()
+                .await
+                .expect_err("write_behind to a closed peer");
+            assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "write_behind: {err}");
+
+            // A split write half too.
+            let (c, d) = unix_pair();
+            let (_r, w) = c.into_split();
+            d.close().await.unwrap();
+            epipe(w.write(b"x".to_vec()).await.0, "split write");
+        }));
+    });
+    assert!(!raised, "a write to a closed peer raised SIGPIPE");
+}
+
+// ---------------------------------------------------------------------------
+// Unix sockets and their addresses
+// ---------------------------------------------------------------------------
+
+/// An empty path names nothing: bind, connect and send_to refuse it with
+/// `InvalidInput`, instead of silently using the abstract name "\0" (a
+/// one-NUL name every such socket on the host would share).
+#[test]
+fn an_empty_unix_path_is_invalid_input() {
+    ringloop::run(util::within(10, "empty Unix paths", async {
+        let err = UnixListener::bind("").expect_err("bind(\"\") succeeded");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let err = UnixStream::connect("").await.expect_err("connect(\"\")");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let err = UnixDatagram::bind("").expect_err("datagram bind(\"\")");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let d = UnixDatagram::unbound().unwrap();
+        let err = d.connect("").expect_err("datagram connect(\"\")");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let (res, buf) = d.send_to(b"x".to_vec(), "").await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(buf, b"x");
+    }));
+}
+
+/// Addresses round-trip: a pathname listener, an unnamed client, and
+/// abstract names with NUL bytes inside them (the name is bytes, not a C
+/// string), down to a one-byte name.
+#[test]
+fn unix_addresses_round_trip_with_nul_bytes_in_abstract_names() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = util::TempDir::new("io-adv-unix");
+    ringloop::run(util::within(10, "Unix addresses", async {
+        let path = dir.join("sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        assert_eq!(listener.local_addr().unwrap().as_pathname(), Some(&*path));
+        let client = UnixStream::connect(&path).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        assert!(peer.is_unnamed(), "{peer:?}");
+        assert!(client.local_addr().unwrap().is_unnamed());
+        assert_eq!(client.peer_addr().unwrap().as_pathname(), Some(&*path));
+        assert_eq!(server.local_addr().unwrap().as_pathname(), Some(&*path));
+        drop((client, server, listener));
+
+        let tag = format!(
+            "io-adv-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        );
+        for name in [
+            [&b"\0"[..], tag.as_bytes(), b"\0with\0nuls\0"].concat(),
+            [&b"\0"[..], tag.as_bytes()].concat(),
+        ] {
+            let path = std::path::PathBuf::from(OsStr::from_bytes(&name));
+            let listener = UnixListener::bind(&path).unwrap();
+            assert_eq!(
+                listener.local_addr().unwrap().as_abstract_name(),
+                Some(&name[1..])
+            );
+            let client = UnixStream::connect(&path).await.unwrap();
+            assert_eq!(
+                client.peer_addr().unwrap().as_abstract_name(),
+                Some(&name[1..])
+            );
+            // A name that is a prefix of it is another name.
+            let prefix = std::path::PathBuf::from(OsStr::from_bytes(&name[..name.len() - 1]));
+            let err = UnixStream::connect(&prefix).await.expect_err("prefix");
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+            drop(client);
+            drop(listener);
+        }
+
+        // Datagrams: the sender's address comes with each one.
+        let a_path = dir.join("a");
+        let a = UnixDatagram::bind(&a_path).unwrap();
+        let b = UnixDatagram::unbound().unwrap();
+        let (res, _) = b.send_to(b"one".to_vec(), &a_path).await;
+        assert_eq!(res.unwrap(), 3);
+        let (res, buf) = a.recv_from(Vec::with_capacity(16)).await;
+        let (n, from) = res.unwrap();
+        assert_eq!((&buf[..n], from.is_unnamed()), (&b"one"[..], true));
+        // A datagram larger than the buffer is cut at the buffer's size;
+        // the next one is whole.
+        b.send_to(vec![9u8; 100], &a_path).await.0.unwrap();
+        b.send_to(b"two".to_vec(), &a_path).await.0.unwrap();
+        let (res, buf) = a.recv_from(Vec::with_capacity(10)).await;
+        assert_eq!(res.unwrap().0, 10);
+        assert_eq!(buf, [9u8; 10]);
+        let (res, buf) = a.recv_from(Vec::with_capacity(10)).await;
+        assert_eq!(res.unwrap().0, 3);
+        assert_eq!(buf, b"two");
+    }));
+}
+
+// ---------------------------------------------------------------------------
+// The multishot receive
+// ---------------------------------------------------------------------------
+
+/// `RecvStream::next` is cancel-safe: the multishot receive's completions
+/// queue in the stream whether or not a `next()` waits, so dropping
+/// `next()` after any number of polls loses and reorders nothing, even
+/// with a ring so small it keeps running dry (`ENOBUFS`, re-armed).
+#[test]
+fn recv_stream_next_is_cancel_safe_at_every_poll() {
+    ringloop::run(util::within(60, "RecvStream cancellation", async {
+        for (seed, entries, buf_len) in [(1u64, 2u16, 16u32), (2, 4, 512), (3, 16, 4096)] {
+            let ring = BufRing::builder()
+                .entries(entries)
+                .buf_len(buf_len)
+                .build()
+                .unwrap();
+            let (a, b) = unix_pair();
+            let total = 200_000usize;
+            let writer = ringloop::spawn(async move {
+                let mut src = util::ByteStream::new(seed);
+                let mut rng = util::Rng::new(seed);
+                let mut sent = 0;
+                while sent < total {
+                    let n = (rng.range(1, 3000) as usize).min(total - sent);
+                    a.write_all(src.take(n)).await.0.unwrap();
+                    sent += n;
+                    if rng.range(0, 3) == 0 {
+                        ringloop::yield_now().await;
+                    }
+                }
+                a.shutdown(Shutdown::Write).await.unwrap();
+                a
+            });
+            let mut rng = util::Rng::new(seed ^ 0xdead);
+            let mut expect = util::ByteStream::new(seed);
+            let mut got = 0usize;
+            let mut cancelled = 0;
+            let mut stream = b.recv_multishot(&ring);
+            loop {
+                // Drop after 0..3 polls, or await to the end.
+                let polls = rng.range(0, 4);
+                let item = if polls == 3 {
+                    Some(stream.next().await)
+                } else {
+                    poll_then_drop(stream.next(), polls, || true).await
+                };
+                match item {
+                    None => cancelled += 1,
+                    Some(None) => break,
+                    Some(Some(res)) => {
+                        let chunk = res.unwrap();
+                        assert!(!chunk.is_empty());
+                        assert_eq!(&chunk[..], &expect.take(chunk.len())[..], "at byte {got}");
+                        got += chunk.len();
+                    }
+                }
+            }
+            assert_eq!(got, total, "seed {seed}");
+            assert!(cancelled > 0);
+            drop(stream);
+            writer.await.unwrap();
+        }
+    }));
+}
+
+// ---------------------------------------------------------------------------
+// Split halves, shutdown and half-close
+// ---------------------------------------------------------------------------
+
+/// The write half's end reaches the peer however it ends: dropped, shut
+/// down, or shut down by a `shutdown()` future dropped before or after its
+/// first poll. The read half keeps reading what the peer sends after.
+#[test]
+fn every_way_a_write_half_ends_sends_eof_and_the_read_half_lives_on() {
+    ringloop::run(util::within(20, "write half endings", async {
+        for way in 0..6 {
+            let (a, b) = util::tcp_pair().await;
+            let (r, w) = a.into_split();
+            w.write_all(format!("way {way}").into_bytes())
+                .await
+                .0
+                .unwrap();
+            match way {
+                0 => drop(w),
+                1 => w.shutdown().await.unwrap(),
+                2 => drop(w.shutdown()),
+                polls => {
+                    let polled = poll_then_drop(w.shutdown(), polls - 2, || true).await;
+                    if let Some(res) = polled {
+                        res.unwrap();
+                    }
+                }
+            }
+            // The peer reads the data then end of stream.
+            let mut got = Vec::new();
+            loop {
+                let (res, buf) = b.read(Vec::with_capacity(64)).await;
+                let n = res.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(got, format!("way {way}").into_bytes());
+            // The other direction still works.
+            b.write_all(b"back".to_vec()).await.0.unwrap();
+            let (res, buf) = r.read_exact(Vec::with_capacity(4)).await;
+            res.unwrap();
+            assert_eq!(buf, b"back");
+            b.shutdown(Shutdown::Write).await.unwrap();
+            let (res, _) = r.read(Vec::with_capacity(4)).await;
+            assert_eq!(res.unwrap(), 0);
+        }
+    }));
+}
+
+/// `read_exact` at an end of stream in the middle: `UnexpectedEof`, with
+/// the bytes that did come in the returned buffer, on every reader type.
+#[test]
+fn read_exact_cut_short_returns_what_came() {
+    ringloop::run(util::within(10, "short read_exact", async {
+        let check = |res: io::Result<()>, buf: &[u8]| {
+            let err = res.expect_err("read_exact past the end");
+            assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+            assert!(err.to_string().contains("5 of 8"), "{err}");
+            assert_eq!(buf, b"hello");
+        };
+        let (a, b) = util::tcp_pair().await;
+        a.write_all(b"hello".to_vec()).await.0.unwrap();
+        a.shutdown(Shutdown::Write).await.unwrap();
+        let (res, buf) = b.read_exact(Vec::with_capacity(8)).await;
+        check(res, &buf);
+
+        let (a, b) = unix_pair();
+        a.write_all(b"hello".to_vec()).await.0.unwrap();
+        drop(a);
+        let (r, _w) = b.into_split();
+        let (res, buf) = r.read_exact(Vec::with_capacity(8)).await;
+        check(res, &buf);
+
+        let (r, w) = pipe().unwrap();
+        w.write_all(b"he".to_vec()).await.0.unwrap();
+        w.write_all(b"llo".to_vec()).await.0.unwrap();
+        w.close().await.unwrap();
+        let (res, buf) = r.read_exact(Vec::with_capacity(8)).await;
+        check(res, &buf);
+    }));
+}
+
+/// A peer reset in the middle of a line: `read_line` fails with the
+/// reset and consumes nothing, so the half line it had is still
+/// buffered; the stream then reads as ended.
+#[test]
+fn a_reset_in_the_middle_of_a_line_keeps_the_half_line_buffered() {
+    ringloop::run(util::within(10, "reset mid-line", async {
+        let (a, b) = util::tcp_pair().await;
+        let (r, _w) = b.into_split();
+        let mut reader = BufReader::with_capacity(4, r);
+        a.write_all(b"whole\nhalf a l".to_vec()).await.0.unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "whole\n");
+        a.set_linger(Some(Duration::ZERO)).unwrap();
+        a.close().await.unwrap();
+        line.clear();
+        let err = reader.read_line(&mut line).await.expect_err("the reset");
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+        assert!(line.is_empty());
+        assert_eq!(reader.buffer(), b"half a l");
+        // After the reset the socket reads as ended: the half line comes
+        // out as the last one.
+        assert_eq!(reader.read_line(&mut line).await.unwrap(), 8);
+        assert_eq!(line, "half a l");
+        assert_eq!(reader.read_line(&mut line).await.unwrap(), 0);
+    }));
+}

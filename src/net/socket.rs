@@ -111,7 +111,7 @@ impl Socket {
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        Op::new(Writev::new(self.fd.clone(), bufs, CURRENT_POSITION)).await
+        Op::new(Writev::socket(self.fd.clone(), bufs)).await
     }
 
     pub(crate) async fn shutdown(&self, how: How) -> io::Result<()> {

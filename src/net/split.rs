@@ -66,12 +66,21 @@ impl OwnedWriteHalf {
 
     /// Shuts the write side down now and reports the result.
     ///
+    /// If the future is dropped before the shutdown has run, the write
+    /// side is still shut down, as when the half is dropped.
+    ///
     /// # Errors
     ///
     /// `NotConnected` when the connection is gone.
     pub async fn shutdown(mut self) -> io::Result<()> {
+        let result = self.socket.shutdown(std::net::Shutdown::Write).await;
+        // Only now that it has run: the kernel runs IORING_OP_SHUTDOWN on
+        // its worker threads, so the cancel of a dropped future can stop
+        // it before it starts. Cleared earlier, the drop of `self` inside
+        // that future would skip its own shutdown and the peer would never
+        // see end of stream while the read half lives.
         self.shutdown_on_drop = false;
-        self.socket.shutdown(std::net::Shutdown::Write).await
+        result
     }
 }
 

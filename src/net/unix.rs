@@ -81,8 +81,8 @@ impl UnixListener {
     ///
     /// # Errors
     ///
-    /// `AddrInUse` when the path exists; `InvalidInput` for a path longer
-    /// than 107 bytes or containing a NUL byte.
+    /// `AddrInUse` when the path exists; `InvalidInput` for an empty path,
+    /// or one longer than 107 bytes or containing a NUL byte.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let addr = SockAddr::from_path(path.as_ref())?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;

@@ -45,7 +45,15 @@ pub(crate) struct Writev<B> {
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
     offset: u64,
+    /// On a socket: sent with `IORING_OP_SENDMSG` and `MSG_NOSIGNAL` (the
+    /// header points at `iovecs`), because a `WRITEV` on a socket whose
+    /// peer is gone raises SIGPIPE, which kills a process that does not
+    /// ignore it; every other stream write says `MSG_NOSIGNAL` already.
+    msg: Option<libc::msghdr>,
 }
+
+/// The most iovecs one call takes (`UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
 
 impl<B: IoBuf> Writev<B> {
     pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, offset: u64) -> Writev<B> {
@@ -54,6 +62,16 @@ impl<B: IoBuf> Writev<B> {
             bufs,
             iovecs: Vec::new(),
             offset,
+            msg: None,
+        }
+    }
+
+    /// A vectored send on a stream socket: an `EPIPE` result, never a
+    /// SIGPIPE, when the peer has gone away.
+    pub(crate) fn socket(fd: SharedFd, bufs: Vec<B>) -> Writev<B> {
+        Writev {
+            msg: Some(super::send_msg::empty_msghdr()),
+            ..Writev::new(fd, bufs, u64::MAX)
         }
     }
 }
@@ -74,6 +92,18 @@ impl<B: IoBuf> Operation for Writev<B> {
                 iov_len: buf.bytes_init(),
             })
             .collect();
+        // More iovecs than the kernel takes stay a WRITEV: it fails with
+        // EINVAL (as writev(2) does) before touching the socket, so no
+        // signal can come of it, where SENDMSG would say EMSGSIZE.
+        if let Some(msg) = self.msg.as_mut().filter(|_| self.iovecs.len() <= IOV_MAX) {
+            // Every pointer here is into `self`, which stays put until the
+            // CQE; `build` runs again in place for a resubmission.
+            msg.msg_iov = self.iovecs.as_mut_ptr();
+            msg.msg_iovlen = self.iovecs.len();
+            return opcode::SendMsg::new(types::Fd(self.fd.ring_raw()), &raw const *msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build();
+        }
         let count = u32::try_from(self.iovecs.len()).unwrap_or(u32::MAX);
         opcode::Writev::new(types::Fd(self.fd.ring_raw()), self.iovecs.as_ptr(), count)
             .offset(self.offset)

@@ -78,6 +78,15 @@ impl SockAddr {
     pub(crate) fn from_path(path: &Path) -> io::Result<SockAddr> {
         let bytes = path.as_os_str().as_bytes();
         let mut sun_path = [0 as libc::c_char; 108];
+        if bytes.is_empty() {
+            // With nothing in it, `sun_path` holds just its NUL, which the
+            // kernel reads as the abstract name "\0": one name that every
+            // socket bound to "" would silently share.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "empty Unix socket path: give a filesystem path, or a NUL byte then a name for the abstract namespace",
+            ));
+        }
         if bytes.len() >= sun_path.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
