@@ -677,3 +677,450 @@ fn a_reset_in_the_middle_of_a_line_keeps_the_half_line_buffered() {
         assert_eq!(reader.read_line(&mut line).await.unwrap(), 0);
     }));
 }
+
+/// `writev` (now a SENDMSG on sockets) and `readv` keep every byte in
+/// order through registered streams and direct descriptors too, with
+/// zero-length and partially initialized buffers mixed in, and keep the
+/// errno of writev(2) for more iovecs than the kernel takes.
+#[test]
+fn vectored_io_in_order_on_plain_registered_and_direct_streams() {
+    for (kind, builder) in [
+        ("plain", ringloop::Runtime::builder()),
+        ("registered", {
+            let mut b = ringloop::Runtime::builder();
+            b.register_streams(4);
+            b
+        }),
+        ("direct", {
+            let mut b = ringloop::Runtime::builder();
+            b.direct_descriptors(4);
+            b
+        }),
+    ] {
+        let rt = builder.build().unwrap();
+        rt.block_on(util::within(10, kind, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let mut src = util::ByteStream::new(7);
+            let bufs: Vec<Vec<u8>> = [0usize, 1, 4096, 0, 70_000, 3]
+                .iter()
+                .map(|&n| src.take(n))
+                .collect();
+            let total: usize = bufs.iter().map(Vec::len).sum();
+            let mut expect = util::ByteStream::new(7);
+            let want = expect.take(total);
+            let send = |bufs: Vec<Vec<u8>>| {
+                let (client, want) = (&client, &want);
+                async move {
+                    // writev may be short (fault injection): the rest goes
+                    // with write_all.
+                    let (res, back) = client.writev(bufs).await;
+                    let sent = res.unwrap();
+                    assert_eq!(back.len(), 6, "the buffers come back");
+                    if sent < total {
+                        client.write_all(want[sent..].to_vec()).await.0.unwrap();
+                    }
+                }
+            };
+            let got = if kind == "direct" {
+                let mut incoming = listener.incoming_direct().unwrap();
+                let writer = send(bufs.clone());
+                let (server, ()) =
+                    futures_util::join!(async { incoming.next().await.unwrap() }, writer);
+                let mut got = Vec::new();
+                while got.len() < total {
+                    let mut parts = vec![Vec::with_capacity(5), Vec::new(), Vec::with_capacity(8192)];
+                    parts[0].extend_from_slice(b"zz");
+                    let (res, parts) = server.readv(parts).await;
+                    let n = res.unwrap();
+                    assert!(n > 0);
+                    // The first buffer's old bytes are overwritten from 0.
+                    let flat: Vec<u8> = parts.concat();
+                    got.extend_from_slice(&flat[..n]);
+                }
+                let (res, _) = server
+                    .writev((0..2_000).map(|_| b"x".to_vec()).collect::<Vec<_>>())
+                    .await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+                got
+            } else {
+                let ((server, _), ()) =
+                    futures_util::join!(async { listener.accept().await.unwrap() }, send(bufs));
+                let mut got = Vec::new();
+                while got.len() < total {
+                    let (res, parts) = server
+                        .readv(vec![Vec::with_capacity(3), Vec::new(), Vec::with_capacity(10_000)])
+                        .await;
+                    let n = res.unwrap();
+                    assert!(n > 0);
+                    got.extend_from_slice(&parts.concat()[..n]);
+                }
+                let (res, _) = server
+                    .writev((0..2_000).map(|_| b"x".to_vec()).collect::<Vec<_>>())
+                    .await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+                got
+            };
+            assert_eq!(got.len(), total, "{kind}");
+            assert!(got == want, "{kind}: bytes differ");
+        }));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// BufWriter and copy
+// ---------------------------------------------------------------------------
+
+/// Random `write`, `write_all` and `flush` calls of every size around the
+/// buffer's (0, 1, cap-1, cap, cap+1, many times cap) into a pipe whose
+/// reader is slower than the writer, so the pipe fills and writes come
+/// back short: the reader sees exactly the bytes written, in order.
+#[test]
+fn buf_writer_keeps_order_through_short_writes_and_direct_writes() {
+    ringloop::run(util::within(60, "BufWriter fuzz", async {
+        for seed in 1..=4u64 {
+            let (r, w) = pipe().unwrap();
+            let mut rng = util::Rng::new(seed);
+            let cap = [1usize, 5, 100, 8192][seed as usize - 1];
+            let total = 300_000usize;
+            let reader = ringloop::spawn(async move {
+                let mut got = Vec::with_capacity(total);
+                let mut rng = util::Rng::new(seed + 100);
+                loop {
+                    // A small read now and then lets the pipe fill up.
+                    let (res, buf) = r.read(Vec::with_capacity(rng.range(1, 5000) as usize)).await;
+                    let n = res.unwrap();
+                    if n == 0 {
+                        return got;
+                    }
+                    got.extend_from_slice(&buf);
+                    if rng.range(0, 4) == 0 {
+                        ringloop::yield_now().await;
+                    }
+                }
+            });
+            let mut out = BufWriter::with_capacity(cap, w);
+            let mut src = util::ByteStream::new(seed);
+            let mut written = 0;
+            while written < total {
+                let n = match rng.range(0, 6) {
+                    0 => 0,
+                    1 => 1,
+                    2 => cap.saturating_sub(1),
+                    3 => cap,
+                    4 => cap + 1,
+                    _ => rng.range(1, 5 * cap as u64 + 70_000) as usize,
+                }
+                .min(total - written);
+                let data = src.take(n);
+                match rng.range(0, 1) {
+                    0 => {
+                        out.write_all(&data).await.unwrap();
+                        written += n;
+                    }
+                    1 => {
+                        let mut at = 0;
+                        loop {
+                            let took = out.write(&data[at..]).await.unwrap();
+                            assert!(took <= cap && (took > 0 || at == n));
+                            at += took;
+                            if at == n {
+                                break;
+                            }
+                        }
+                        written += n;
+                    }
+                    _ => unreachable!(),
+                }
+                assert!(out.buffer().len() <= cap);
+                if rng.range(0, 5) == 0 {
+                    out.flush().await.unwrap();
+                    assert!(out.buffer().is_empty());
+                }
+            }
+            let w = out.into_inner().await.unwrap();
+            drop(w);
+            let got = reader.await.unwrap();
+            assert_eq!(got.len(), total, "seed {seed}");
+            assert!(got == util::ByteStream::new(seed).take(total), "seed {seed}");
+        }
+    }));
+}
+
+/// `BufReader` and `BufWriter` asked for no capacity at all work with
+/// one byte, and a zero-byte write or read is a no-op, not an end.
+#[test]
+fn zero_capacity_buffers_work_one_byte_at_a_time() {
+    ringloop::run(util::within(10, "zero capacity", async {
+        let (r, w) = pipe().unwrap();
+        let mut out = BufWriter::with_capacity(0, w);
+        assert_eq!(out.capacity(), 1);
+        assert_eq!(out.write(b"").await.unwrap(), 0);
+        out.write_all(b"").await.unwrap();
+        out.write_all(b"ab\ncd").await.unwrap();
+        assert_eq!(out.write(b"\nlast").await.unwrap(), 1);
+        out.write_all(b"last").await.unwrap();
+        out.flush().await.unwrap();
+        drop(out);
+        let mut reader = BufReader::with_capacity(0, r);
+        assert_eq!(reader.capacity(), 1);
+        assert_eq!(reader.read(&mut []).await.unwrap(), 0);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "ab\n");
+        let mut two = [0u8; 2];
+        reader.read_exact(&mut two).await.unwrap();
+        assert_eq!(&two, b"cd");
+        reader.read_exact(&mut []).await.unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(reader.read_to_end(&mut rest).await.unwrap(), 5);
+        assert_eq!(rest, b"\nlast");
+        assert_eq!(reader.fill_buf().await.unwrap(), b"");
+    }));
+}
+
+/// `copy` moves a random megabyte from a TCP stream to a Unix stream
+/// exactly; into a pipe whose reader went away it stops with `BrokenPipe`
+/// instead of spinning; from a peer that resets it reports the reset.
+#[test]
+fn copy_is_exact_and_stops_on_the_first_error() {
+    ringloop::run(util::within(30, "copy", async {
+        let (from_peer, from) = util::tcp_pair().await;
+        let (to, to_peer) = unix_pair();
+        let total = 1 << 20;
+        let feeder = ringloop::spawn(async move {
+            let mut src = util::ByteStream::new(11);
+            let mut rng = util::Rng::new(11);
+            let mut sent = 0;
+            while sent < total {
+                let n = (rng.range(1, 100_000) as usize).min(total - sent);
+                from_peer.write_all(src.take(n)).await.0.unwrap();
+                sent += n;
+            }
+            from_peer.shutdown(Shutdown::Write).await.unwrap();
+            from_peer
+        });
+        let drain = ringloop::spawn(async move {
+            let mut got = Vec::with_capacity(total);
+            loop {
+                let (res, buf) = to_peer.read(Vec::with_capacity(32 * 1024)).await;
+                if res.unwrap() == 0 {
+                    return got;
+                }
+                got.extend_from_slice(&buf);
+            }
+        });
+        assert_eq!(copy(&from, &to).await.unwrap(), total as u64);
+        drop(to);
+        let got = drain.await.unwrap();
+        assert!(got == util::ByteStream::new(11).take(total), "bytes differ");
+        let _ = feeder.await.unwrap();
+
+        // Into a pipe nobody reads any more.
+        let (pr, pw) = pipe().unwrap();
+        pr.close().await.unwrap();
+        let (src_r, src_w) = pipe().unwrap();
+        src_w.write_all(vec![1u8; 1000]).await.0.unwrap();
+        let err = copy(&src_r, &pw).await.expect_err("copy into a closed pipe");
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+        drop(src_w);
+
+        // From a peer that resets.
+        let (peer, from) = util::tcp_pair().await;
+        let (sink_r, sink_w) = pipe().unwrap();
+        peer.write_all(vec![2u8; 10]).await.0.unwrap();
+        let copier = ringloop::spawn(async move { copy(&from, &sink_w).await });
+        let (res, buf) = sink_r.read_exact(Vec::with_capacity(10)).await;
+        res.unwrap();
+        assert_eq!(buf, [2u8; 10]);
+        peer.set_linger(Some(Duration::ZERO)).unwrap();
+        peer.close().await.unwrap();
+        let err = copier.await.unwrap().expect_err("copy from a reset peer");
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    }));
+}
+
+// ---------------------------------------------------------------------------
+// TCP: connect, accept, timeouts, options, std conversions
+// ---------------------------------------------------------------------------
+
+/// Dropping `connect` or `accept` after any number of polls leaves the
+/// listener fully usable: every later connection is accepted, and no
+/// connection a dropped accept raced with is handed out half-made.
+#[test]
+fn connect_and_accept_dropped_at_every_poll_leave_the_listener_usable() {
+    ringloop::run(util::within(30, "connect/accept cancellation", async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for polls in 0..6 {
+            // A connect given up on (the kernel may still complete it: the
+            // listener then has a connection queued, which we drain).
+            let _ = poll_then_drop(TcpStream::connect(addr), polls, || true).await;
+            // An accept given up on while nothing is queued, unless the
+            // dropped connect got through, in which case it may take it.
+            if let Some(res) = poll_then_drop(listener.accept(), polls, || true).await {
+                let (stream, _) = res.unwrap();
+                // The abandoned client side is gone: end of stream (or a
+                // reset, if it was torn down mid-handshake).
+                let (res, _) = util::within(5, "read", stream.read(Vec::with_capacity(1))).await;
+                assert!(matches!(res, Ok(0)) || res.is_err(), "{res:?}");
+            }
+            // A real connection gets through, and is the one we accept
+            // (skip any left over from the dropped connect).
+            let client = TcpStream::connect(addr).await.unwrap();
+            let me = client.local_addr().unwrap();
+            loop {
+                let (server, peer) = util::within(5, "accept", listener.accept()).await.unwrap();
+                if peer == me {
+                    client.write_all(b"hi".to_vec()).await.0.unwrap();
+                    let (res, buf) = server.read_exact(Vec::with_capacity(2)).await;
+                    res.unwrap();
+                    assert_eq!(buf, b"hi");
+                    break;
+                }
+            }
+        }
+    }));
+}
+
+/// A `write_timeout` that expires on a full socket sent nothing: the
+/// peer then reads exactly the bytes the earlier writes reported, and
+/// later writes continue the stream without a hole or a duplicate.
+#[test]
+fn a_write_timeout_on_a_full_socket_sends_nothing() {
+    ringloop::run(util::within(30, "write_timeout on a full socket", async {
+        let (a, b) = unix_pair();
+        let mut src = util::ByteStream::new(21);
+        let mut sent = 0usize;
+        let mut timeouts = 0;
+        // Fill until a write times out (twice, to be sure it stays full).
+        while timeouts < 2 {
+            let chunk = src.take(16 * 1024);
+            let (res, back) = a.write_timeout(chunk, Duration::from_millis(20)).await;
+            match res {
+                Ok(n) => {
+                    assert!(n > 0);
+                    sent += n;
+                    // Restart the source where the stream is, so what was
+                    // not sent goes next.
+                    if n < back.len() {
+                        src = replay(21, sent);
+                    }
+                }
+                Err(err) => {
+                    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+                    timeouts += 1;
+                    src = replay(21, sent);
+                }
+            }
+            assert!(sent < 64 << 20, "the socket never filled up");
+        }
+        // The rest, while the peer reads.
+        let extra = 100_000;
+        let writer = async {
+            a.write_all(src.take(extra)).await.0.unwrap();
+            a.shutdown(Shutdown::Write).await.unwrap();
+        };
+        let reader = async {
+            let mut got = Vec::new();
+            loop {
+                let (res, buf) = b.read(Vec::with_capacity(64 * 1024)).await;
+                if res.unwrap() == 0 {
+                    return got;
+                }
+                got.extend_from_slice(&buf);
+            }
+        };
+        let ((), got) = futures_util::join!(writer, reader);
+        assert_eq!(got.len(), sent + extra);
+        assert!(got == util::ByteStream::new(21).take(sent + extra), "bytes differ");
+    }));
+}
+
+/// The byte stream of `seed`, advanced past its first `n` bytes.
+fn replay(seed: u64, n: usize) -> util::ByteStream {
+    let mut s = util::ByteStream::new(seed);
+    s.take(n);
+    s
+}
+
+/// Socket options reject nonsense with `InvalidInput` (never a panic or a
+/// truncated value) and accept the extremes they can clamp.
+#[test]
+fn socket_options_at_their_extremes() {
+    use ringloop::net::TcpSocket;
+    ringloop::run(util::within(10, "options", async {
+        let s = TcpSocket::new_v4().unwrap();
+        for size in [usize::MAX, i32::MAX as usize + 1] {
+            let err = s.set_recv_buffer_size(size).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            let err = s.set_send_buffer_size(size).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        }
+        s.set_recv_buffer_size(0).unwrap();
+        s.set_send_buffer_size(i32::MAX as usize).unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = s.listen(u32::MAX).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        client.set_linger(Some(Duration::MAX)).unwrap();
+        client.set_linger(None).unwrap();
+        client.set_nodelay(true).unwrap();
+        assert!(client.nodelay().unwrap());
+        assert!(client.take_error().unwrap().is_none());
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"ok".to_vec()).await.0.unwrap();
+        let (res, buf) = server.read_exact(Vec::with_capacity(2)).await;
+        res.unwrap();
+        assert_eq!(buf, b"ok");
+        // Connecting to an address of another family than the socket's.
+        let v6 = TcpSocket::new_v6();
+        if let Ok(v6) = v6 {
+            let err = v6
+                .connect(listener.local_addr().unwrap())
+                .await
+                .expect_err("a v6 socket to a v4 address");
+            assert!(err.raw_os_error().is_some(), "{err}");
+        }
+    }));
+}
+
+/// `from_std` takes a stream in non-blocking mode too (as tokio users
+/// hand it): a read with nothing to read waits for the data instead of
+/// failing with `WouldBlock`, and a write larger than the socket buffer
+/// completes. `into_std` then hands back a stream std can use, with the
+/// unread bytes still in it.
+#[test]
+fn from_std_accepts_a_nonblocking_stream_and_into_std_keeps_unread_data() {
+    ringloop::run(util::within(20, "std conversions", async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let std_client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (std_server, _) = listener.accept().unwrap();
+        std_client.set_nonblocking(true).unwrap();
+        std_server.set_nonblocking(true).unwrap();
+        let client = TcpStream::from_std(std_client);
+        let server = TcpStream::from_std(std_server);
+        let reader = ringloop::spawn(async move {
+            let (res, buf) = server.read_exact(Vec::with_capacity(4 << 20)).await;
+            res.unwrap();
+            (server, buf)
+        });
+        ringloop::yield_now().await;
+        let big = util::ByteStream::new(31).take(4 << 20);
+        client.write_all(big.clone()).await.0.unwrap();
+        let (server, got) = reader.await.unwrap();
+        assert!(got == big);
+        client.write_all(b"left for std".to_vec()).await.0.unwrap();
+        let mut std_server = server.into_std().unwrap();
+        std_server.set_nonblocking(false).unwrap();
+        std_server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut left = [0u8; 12];
+        std::io::Read::read_exact(&mut std_server, &mut left).unwrap();
+        assert_eq!(&left, b"left for std");
+    }));
+}
