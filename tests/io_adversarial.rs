@@ -731,7 +731,8 @@ fn vectored_io_in_order_on_plain_registered_and_direct_streams() {
                     futures_util::join!(async { incoming.next().await.unwrap() }, writer);
                 let mut got = Vec::new();
                 while got.len() < total {
-                    let mut parts = vec![Vec::with_capacity(5), Vec::new(), Vec::with_capacity(8192)];
+                    let mut parts =
+                        vec![Vec::with_capacity(5), Vec::new(), Vec::with_capacity(8192)];
                     parts[0].extend_from_slice(b"zz");
                     let (res, parts) = server.readv(parts).await;
                     let n = res.unwrap();
@@ -744,6 +745,15 @@ fn vectored_io_in_order_on_plain_registered_and_direct_streams() {
                     .writev((0..2_000).map(|_| b"x".to_vec()).collect::<Vec<_>>())
                     .await;
                 assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+                // A vectored send through the direct descriptor.
+                let (res, _) = server
+                    .writev(vec![b"ab".to_vec(), Vec::new(), b"cd".to_vec()])
+                    .await;
+                let n = res.unwrap();
+                server.write_all(b"abcd"[n..].to_vec()).await.0.unwrap();
+                let (res, back) = client.read_exact(Vec::with_capacity(4)).await;
+                res.unwrap();
+                assert_eq!(back, b"abcd");
                 got
             } else {
                 let ((server, _), ()) =
@@ -751,7 +761,11 @@ fn vectored_io_in_order_on_plain_registered_and_direct_streams() {
                 let mut got = Vec::new();
                 while got.len() < total {
                     let (res, parts) = server
-                        .readv(vec![Vec::with_capacity(3), Vec::new(), Vec::with_capacity(10_000)])
+                        .readv(vec![
+                            Vec::with_capacity(3),
+                            Vec::new(),
+                            Vec::with_capacity(10_000),
+                        ])
                         .await;
                     let n = res.unwrap();
                     assert!(n > 0);
@@ -790,7 +804,9 @@ fn buf_writer_keeps_order_through_short_writes_and_direct_writes() {
                 let mut rng = util::Rng::new(seed + 100);
                 loop {
                     // A small read now and then lets the pipe fill up.
-                    let (res, buf) = r.read(Vec::with_capacity(rng.range(1, 5000) as usize)).await;
+                    let (res, buf) = r
+                        .read(Vec::with_capacity(rng.range(1, 5000) as usize))
+                        .await;
                     let n = res.unwrap();
                     if n == 0 {
                         return got;
@@ -844,7 +860,10 @@ fn buf_writer_keeps_order_through_short_writes_and_direct_writes() {
             drop(w);
             let got = reader.await.unwrap();
             assert_eq!(got.len(), total, "seed {seed}");
-            assert!(got == util::ByteStream::new(seed).take(total), "seed {seed}");
+            assert!(
+                got == util::ByteStream::new(seed).take(total),
+                "seed {seed}"
+            );
         }
     }));
 }
@@ -923,7 +942,9 @@ fn copy_is_exact_and_stops_on_the_first_error() {
         pr.close().await.unwrap();
         let (src_r, src_w) = pipe().unwrap();
         src_w.write_all(vec![1u8; 1000]).await.0.unwrap();
-        let err = copy(&src_r, &pw).await.expect_err("copy into a closed pipe");
+        let err = copy(&src_r, &pw)
+            .await
+            .expect_err("copy into a closed pipe");
         assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
         drop(src_w);
 
@@ -1035,7 +1056,10 @@ fn a_write_timeout_on_a_full_socket_sends_nothing() {
         };
         let ((), got) = futures_util::join!(writer, reader);
         assert_eq!(got.len(), sent + extra);
-        assert!(got == util::ByteStream::new(21).take(sent + extra), "bytes differ");
+        assert!(
+            got == util::ByteStream::new(21).take(sent + extra),
+            "bytes differ"
+        );
     }));
 }
 
@@ -1122,5 +1146,158 @@ fn from_std_accepts_a_nonblocking_stream_and_into_std_keeps_unread_data() {
         let mut left = [0u8; 12];
         std::io::Read::read_exact(&mut std_server, &mut left).unwrap();
         assert_eq!(&left, b"left for std");
+    }));
+}
+
+/// Shutting down the read side wakes a read already waiting (it ends
+/// with 0, not a hang), and `Shutdown::Both` ends both directions: the
+/// peer reads end of stream, our writes fail with `EPIPE`.
+#[test]
+fn shutdown_read_wakes_a_pending_read_and_both_ends_both_ways() {
+    ringloop::run(util::within(10, "shutdown directions", async {
+        for tcp in [true, false] {
+            let (a, b) = if tcp {
+                let (a, b) = util::tcp_pair().await;
+                (either::Tcp(a), either::Tcp(b))
+            } else {
+                let (a, b) = unix_pair();
+                (either::Unix(a), either::Unix(b))
+            };
+            let a = std::rc::Rc::new(a);
+            let reader = {
+                let a = a.clone();
+                ringloop::spawn(async move { a.read(Vec::with_capacity(8)).await.0 })
+            };
+            // Let the read reach the kernel and wait there.
+            for _ in 0..5 {
+                ringloop::yield_now().await;
+            }
+            assert!(!reader.is_finished());
+            a.shutdown(Shutdown::Read).await.unwrap();
+            let res = util::within(5, "the pending read", reader).await.unwrap();
+            assert_eq!(res.unwrap(), 0, "tcp={tcp}");
+            // Writing still works after a read shutdown.
+            a.write_all(b"still".to_vec()).await.unwrap();
+            assert_eq!(b.read_exact(5).await, b"still");
+            // Both.
+            b.shutdown(Shutdown::Both).await.unwrap();
+            assert_eq!(a.read(Vec::with_capacity(8)).await.0.unwrap(), 0);
+            let err = b
+                .write_all(b"x".to_vec())
+                .await
+                .expect_err("write after Both");
+            assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "tcp={tcp}: {err}");
+        }
+    }));
+}
+
+/// The two stream types behind one face, for tests that run on both.
+mod either {
+    use std::io;
+
+    pub enum Stream {
+        Tcp(ringloop::net::TcpStream),
+        Unix(ringloop::net::UnixStream),
+    }
+    pub use Stream::{Tcp, Unix};
+
+    impl Stream {
+        pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+            match self {
+                Tcp(s) => s.read(buf).await,
+                Unix(s) => s.read(buf).await,
+            }
+        }
+        pub async fn read_exact(&self, n: usize) -> Vec<u8> {
+            let (res, buf) = match self {
+                Tcp(s) => s.read_exact(Vec::with_capacity(n)).await,
+                Unix(s) => s.read_exact(Vec::with_capacity(n)).await,
+            };
+            res.unwrap();
+            buf
+        }
+        pub async fn write_all(&self, buf: Vec<u8>) -> io::Result<()> {
+            match self {
+                Tcp(s) => s.write_all(buf).await.0,
+                Unix(s) => s.write_all(buf).await.0,
+            }
+        }
+        pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+            match self {
+                Tcp(s) => s.shutdown(how).await,
+                Unix(s) => s.shutdown(how).await,
+            }
+        }
+    }
+}
+
+/// Addresses that are not addresses fail `connect` and `bind` with an
+/// error that names the problem, without a DNS lookup or a panic.
+#[test]
+fn malformed_addresses_are_errors() {
+    ringloop::run(util::within(20, "malformed addresses", async {
+        for addr in [
+            "",
+            ":",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            "127.0.0.1:-1",
+            "[::1",
+        ] {
+            let err = TcpStream::connect(addr).await.expect_err(addr);
+            assert!(!err.to_string().is_empty(), "{addr}");
+            assert!(TcpListener::bind(addr).is_err(), "bind {addr:?}");
+        }
+        let none: &[std::net::SocketAddr] = &[];
+        let err = TcpStream::connect(none).await.expect_err("no addresses");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        // Port 0 is no destination.
+        let err = TcpStream::connect("127.0.0.1:0").await.expect_err("port 0");
+        assert!(err.raw_os_error().is_some(), "{err}");
+    }));
+}
+
+/// `SO_LINGER` as the kernel holds it: `(l_onoff, l_linger)`.
+fn linger_of(fd: RawFd) -> (i32, i32) {
+    let mut value = libc::linger {
+        l_onoff: -1,
+        l_linger: -1,
+    };
+    let mut len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the live `value`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw mut value).cast(),
+            &raw mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt: {}", io::Error::last_os_error());
+    (value.l_onoff, value.l_linger)
+}
+
+/// `set_linger(Some(d))` with a `d` under a second lingers (the kernel
+/// counts whole seconds, so it is rounded up): only `Duration::ZERO`
+/// means "reset on close", as documented. Truncated to 0 it would turn a
+/// graceful close into a reset that throws away unsent data.
+#[test]
+fn a_sub_second_linger_is_a_linger_not_a_reset() {
+    ringloop::run(util::within(10, "linger", async {
+        let (a, _b) = util::tcp_pair().await;
+        let fd = a.as_raw_fd();
+        a.set_linger(Some(Duration::from_millis(500))).unwrap();
+        assert_eq!(linger_of(fd), (1, 1), "500 ms lingers for a second");
+        a.set_linger(Some(Duration::from_nanos(1))).unwrap();
+        assert_eq!(linger_of(fd), (1, 1));
+        a.set_linger(Some(Duration::from_millis(2500))).unwrap();
+        assert_eq!(linger_of(fd), (1, 3));
+        a.set_linger(Some(Duration::ZERO)).unwrap();
+        assert_eq!(linger_of(fd), (1, 0), "zero: reset on close");
+        a.set_linger(Some(Duration::MAX)).unwrap();
+        assert_eq!(linger_of(fd), (1, i32::MAX));
+        a.set_linger(None).unwrap();
+        assert_eq!(linger_of(fd).0, 0);
     }));
 }

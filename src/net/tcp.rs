@@ -622,7 +622,9 @@ impl TcpStream {
         .map(|v| v != 0)
     }
 
-    /// `SO_LINGER`: `Some(Duration::ZERO)` makes close send a reset.
+    /// `SO_LINGER`: `Some(Duration::ZERO)` makes close send a reset. The
+    /// kernel counts whole seconds: other durations are rounded up (so
+    /// 500 ms lingers for a second rather than resetting).
     ///
     /// # Errors
     ///

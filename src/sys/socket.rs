@@ -316,7 +316,12 @@ pub(crate) fn set_linger(
     let value = libc::linger {
         l_onoff: linger.is_some().into(),
         l_linger: linger.map_or(0, |d| {
-            libc::c_int::try_from(d.as_secs()).unwrap_or(libc::c_int::MAX)
+            // The kernel counts whole seconds. Round a fraction up: only
+            // `Duration::ZERO` may mean "reset on close". Truncated, 500 ms
+            // would become 0, turning a graceful linger into an abortive
+            // close that discards the data not yet sent.
+            let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+            libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX)
         }),
     };
     // SAFETY: passes a pointer to a live `linger` and its size.
