@@ -293,7 +293,11 @@ pub enum MissedTickBehavior {
 /// });
 /// ```
 ///
-/// A zero `period` is raised to 1 ns rather than spinning or panicking.
+/// A zero `period` is raised to 1 ns rather than panicking. Such a period
+/// (like any shorter than a tick takes) is always behind: the interval
+/// then ticks at every poll, but it yields to the loop after every 32
+/// ticks in a row that came without waiting, so a
+/// `loop { every.tick().await; .. }` cannot starve the other tasks.
 pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
@@ -305,8 +309,13 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
         period: period.max(Duration::from_nanos(1)),
         sleep: sleep_until(start),
         missed: MissedTickBehavior::default(),
+        immediate: 0,
     }
 }
+
+/// Ticks in a row that an [`Interval`] delivers without waiting before it
+/// yields to the loop once.
+const IMMEDIATE_TICKS: u32 = 32;
 
 /// The stream of ticks of [`interval`].
 #[derive(Debug)]
@@ -315,6 +324,8 @@ pub struct Interval {
     period: Duration,
     sleep: Sleep,
     missed: MissedTickBehavior,
+    /// Ticks delivered in a row without the sleep ever being pending.
+    immediate: u32,
 }
 
 impl Interval {
@@ -329,6 +340,19 @@ impl Interval {
             self.sleep.reset(self.next);
         }
         if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+            self.immediate = 0;
+            return Poll::Pending;
+        }
+        // A tick that is always due already (a period shorter than a tick
+        // takes, e.g. a zero one raised to 1 ns, never catches up) would
+        // make `tick().await` complete at every poll, and a loop around it
+        // would never give the loop back: every other task would starve.
+        // So after a run of ticks that came without waiting, yield once
+        // (the sleep stays ready: the next poll delivers this tick).
+        self.immediate += 1;
+        if self.immediate > IMMEDIATE_TICKS {
+            self.immediate = 0;
+            cx.waker().wake_by_ref();
             return Poll::Pending;
         }
         let tick = self.next;
