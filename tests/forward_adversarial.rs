@@ -819,16 +819,16 @@ fn drop_then_reuse(at: DropAt) {
         }
         // A new forward of the same stream, same ring, to a fresh peer.
         let (client_c, server_c) = util::tcp_pair().await;
+        // Read while the forward runs: the rest of the 4 MiB need not fit
+        // in the kernel's socket buffers (it did not, once, when a slow
+        // run forwarded little in the first 30 ms).
+        let reader_c =
+            ringloop::spawn(async move { read_to_end_tcp(&client_c, LEN, 65536, false).await });
         let count = util::within(30, "a new forward", server_a.forward_to(&ring, &server_c))
             .await
             .unwrap();
         drop(server_c);
-        let got_c = util::within(
-            30,
-            "new reader",
-            read_to_end_tcp(&client_c, LEN, 65536, false),
-        )
-        .await;
+        let got_c = util::within(30, "new reader", reader_c).await.unwrap();
         assert_eq!(got_c.len() as u64, count);
         let start = contiguous_suffix(&got_c, &data);
         assert!(
@@ -894,16 +894,16 @@ fn dropped_by_a_timeout_mid_transfer_then_reused() {
             );
         }
         let (client_c, server_c) = util::tcp_pair().await;
+        // Read while the forward runs: the rest of the 4 MiB need not fit
+        // in the kernel's socket buffers (it did not, once, when a slow
+        // run forwarded little in the first 30 ms).
+        let reader_c =
+            ringloop::spawn(async move { read_to_end_tcp(&client_c, LEN, 65536, false).await });
         let count = util::within(30, "a new forward", server_a.forward_to(&ring, &server_c))
             .await
             .unwrap();
         drop(server_c);
-        let got_c = util::within(
-            30,
-            "new reader",
-            read_to_end_tcp(&client_c, LEN, 65536, false),
-        )
-        .await;
+        let got_c = util::within(30, "new reader", reader_c).await.unwrap();
         assert_eq!(got_c.len() as u64, count);
         let start = contiguous_suffix(&got_c, &data);
         assert!(start >= got_b.len(), "bytes came twice");
