@@ -229,7 +229,7 @@ fn task_group_reports_the_first_failure_and_leaves_nothing_running() {
                 n,
                 "round {round}: futures still alive"
             );
-            let log = log.borrow();
+            let log = log.borrow().clone();
             assert!(
                 log.iter().all(|(i, _)| ends[*i].0 != End::Never),
                 "round {round}: a never-ending task finished"
@@ -852,6 +852,9 @@ fn bad_completion_queue_sizes_are_clear_errors() {
 
 // ---------------------------------------------------------------- mpsc
 
+/// A waiting send of the model: its future, polled by hand.
+type SendProbe = Probe<Result<(), mpsc::SendError<u64>>>;
+
 /// A model check of the bounded channel, polled by hand: producers and
 /// consumers start, poll, cancel and `try_` at random. Whatever the
 /// interleaving, the values received (in the order their receives
@@ -869,8 +872,7 @@ fn mpsc_model_check_under_random_polls_and_cancellation() {
         let (tx, rx) = (Rc::new(tx), Rc::new(rx));
         const PRODUCERS: usize = 4;
         const CONSUMERS: usize = 3;
-        let mut sends: Vec<Option<(u64, Probe<Result<(), mpsc::SendError<u64>>>)>> =
-            (0..PRODUCERS).map(|_| None).collect();
+        let mut sends: Vec<Option<(u64, SendProbe)>> = (0..PRODUCERS).map(|_| None).collect();
         let mut recvs: Vec<Option<Probe<Option<u64>>>> = (0..CONSUMERS).map(|_| None).collect();
         let mut next_value = [0u64; PRODUCERS];
         // In the order the sends (receives) completed.
