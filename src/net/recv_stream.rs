@@ -21,6 +21,14 @@ use crate::runtime::context;
 ///
 /// Made by [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot)
 /// and [`UnixStream::recv_multishot`](super::UnixStream::recv_multishot).
+///
+/// Dropping a [`next`](Self::next) future loses nothing: received chunks
+/// wait in the stream for the next call. Dropping the `RecvStream` itself
+/// cancels the receive and frees the chunks it received but had not yet
+/// handed out (their buffers go back to the ring): the kernel had already
+/// taken those bytes from the socket, so a later `read` of the stream
+/// continues after them. Keep the `RecvStream` for as long as the stream
+/// is read.
 pub struct RecvStream<'a> {
     socket: &'a Socket,
     ring: BufRing,

@@ -184,6 +184,12 @@ macro_rules! stream_io_methods {
             }
 
             /// Writes a registered buffer's bytes.
+            ///
+            /// Unlike the other writes, which send with `MSG_NOSIGNAL`,
+            /// this is an `IORING_OP_WRITE_FIXED`, which has no such flag:
+            /// to a peer that has gone away it fails with `EPIPE` *and*
+            /// raises SIGPIPE, which ends a process that does not ignore
+            /// it (Rust programs ignore it by default).
             pub async fn write_fixed(
                 &self,
                 buf: $crate::buf::FixedBuf,
