@@ -101,6 +101,8 @@ pub(crate) fn ring_being_built() -> usize {
 struct Spin {
     /// The longest spin.
     limit: Duration,
+    /// The last turn reaped at most `SPIN_MAX_REAPED` completions.
+    latency_bound: Cell<bool>,
     /// Whether the next park spins. Cleared by a spin that found nothing
     /// (the loop is idle for longer than `limit`); set again by a park
     /// that ended within `limit` (a spin would have caught its work). So a
@@ -125,6 +127,10 @@ impl Queued {
 
 /// CQEs copied out of the ring per batch before they are dispatched.
 const REAP_BATCH: usize = 256;
+/// A turn that reaped at most this many completions leaves the loop
+/// latency-bound for a spin before the next park (one request's receive
+/// and its send); a busier turn parks straight away (see `before_park`).
+const SPIN_MAX_REAPED: usize = 2;
 /// Consecutive non-blocking turns that may skip `io_uring_enter` when the
 /// kernel reports nothing pending, before one is made anyway.
 const MAX_SKIPPED_ENTERS: u32 = 32;
@@ -212,6 +218,7 @@ impl Driver {
                 .filter(|limit| !limit.is_zero())
                 .map(|limit| Spin {
                     limit,
+                    latency_bound: Cell::new(true),
                     worth_it: Cell::new(true),
                 }),
             register_streams: Cell::new(false),
@@ -752,6 +759,9 @@ impl Driver {
         if let Some(started) = park_started {
             self.after_park(started);
         }
+        if let Some(spin) = &self.spin {
+            spin.latency_bound.set(reaped <= SPIN_MAX_REAPED);
+        }
         // A turn that brought one completion (or none) means a latency-bound
         // loop: see `take_eager_slot`.
         self.eager_slot.set(self.eager_sends && reaped <= 1);
@@ -772,6 +782,14 @@ impl Driver {
         };
         if self.shutting_down.get() {
             // No spin: shutdown only waits for the kernel.
+            return Ok((wait, 0, None));
+        }
+        // Under load (a turn brings many completions) the next ones are
+        // near whenever the loop would park, and the spin would cost an
+        // extra `io_uring_enter` per turn (the submit before it) for no
+        // gain: park as without a spin. Also the idle-gap guess below
+        // only tracks the latency-bound parks.
+        if !spin.latency_bound.get() {
             return Ok((wait, 0, None));
         }
         if !spin.worth_it.get() {

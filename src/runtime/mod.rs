@@ -559,8 +559,13 @@ impl Builder {
     /// each other the core stays busy even when the work is small, so use
     /// it where latency matters more than an idle core (tens of
     /// microseconds is typical). An idle loop still sleeps after one spin.
-    /// Counted in [`RuntimeMetrics::spin_wakeups`] and
-    /// [`RuntimeMetrics::parks`].
+    /// The loop spins only while it is latency-bound: after a turn that
+    /// brought at most two completions (one request's receive and send).
+    /// Under load, where a turn brings many, the next completions are near
+    /// whenever it would park, and it parks as without a spin (which saves
+    /// the extra submit a spin costs per turn).
+    /// Counted in [`RuntimeMetrics::spins`],
+    /// [`RuntimeMetrics::spin_wakeups`] and [`RuntimeMetrics::parks`].
     ///
     /// ```
     /// let rt = ringloop::Runtime::builder()

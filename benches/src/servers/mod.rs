@@ -188,7 +188,7 @@ pub const SERVERS: &[ServerSpec] = &[
     ServerSpec {
         name: "ringloop-spin",
         about: "ringloop, default fast path polling the completion ring for 50 us before it sleeps \
-                (Builder::spin_before_park)",
+                while latency-bound (Builder::spin_before_park): the echo server example's default",
         kind: Kind::Variant,
         krate: None,
         run: feature_run!(
