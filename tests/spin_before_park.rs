@@ -227,7 +227,9 @@ fn pipes_with_a_byte(n: usize) -> (Vec<ringloop::io::PipeReader>, Vec<UnixStream
     for _ in 0..n {
         let (r, mut w) = UnixStream::pair().unwrap();
         w.write_all(b"x").unwrap();
-        readers.push(ringloop::io::PipeReader::from(std::os::fd::OwnedFd::from(r)));
+        readers.push(ringloop::io::PipeReader::from(std::os::fd::OwnedFd::from(
+            r,
+        )));
         writers.push(w);
     }
     (readers, writers)

@@ -210,7 +210,7 @@ fn main() -> ExitCode {
             (mode, described)
         };
         let described = if args.spin_us > 0 {
-            format!("{described}, spinning {} us before sleeping", args.spin_us)
+            format!("{described}, spinning up to {} us before sleeping while latency-bound", args.spin_us)
         } else {
             described
         };
