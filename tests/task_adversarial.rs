@@ -1287,6 +1287,19 @@ impl Held {
     }
 }
 
+/// Leaks `value` for a `'static` borrow (the model's futures and guards
+/// are `'static`), and keeps its address in a global, so that
+/// LeakSanitizer (CI runs the tests under it) finds it reachable and does
+/// not report it.
+fn kept<T>(value: T) -> &'static T {
+    static KEPT: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+    let leaked: &'static T = Box::leak(Box::new(value));
+    KEPT.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(std::ptr::from_ref(leaked) as usize);
+    leaked
+}
+
 /// One client of the lock model: idle, waiting (its arrival number and
 /// whether it wants to write), or holding a guard.
 enum Client {
@@ -1304,10 +1317,8 @@ enum Client {
 /// waiter has run, no waiter passed over while the lock could take it.
 fn lock_model(seed: u64, rw: bool) {
     let mut rng = Rng::new(seed);
-    let rwlock: &'static ringloop::sync::RwLock<u64> =
-        Box::leak(Box::new(ringloop::sync::RwLock::new(0)));
-    let mutex: &'static ringloop::sync::Mutex<u64> =
-        Box::leak(Box::new(ringloop::sync::Mutex::new(0)));
+    let rwlock: &'static ringloop::sync::RwLock<u64> = kept(ringloop::sync::RwLock::new(0));
+    let mutex: &'static ringloop::sync::Mutex<u64> = kept(ringloop::sync::Mutex::new(0));
     const CLIENTS: usize = 6;
     let mut clients: Vec<Client> = (0..CLIENTS).map(|_| Client::Idle).collect();
     let mut arrivals = 0u64;
