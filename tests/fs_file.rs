@@ -212,56 +212,13 @@ fn contradictory_options_are_invalid_input() {
     let dir = util::TempDir::new("fs-contra");
     let path = dir.join("never");
     ringloop::run(async {
-        let cases: Vec<(&str, OpenOptions)> = vec![
-            ("nothing set", OpenOptions::new()),
-            ("truncate without write", {
-                let mut o = OpenOptions::new();
-                o.read(true).truncate(true);
-                o
-            }),
-            ("create without write", {
-                let mut o = OpenOptions::new();
-                o.read(true).create(true);
-                o
-            }),
-            ("create_new without write", {
-                let mut o = OpenOptions::new();
-                o.read(true).create_new(true);
-                o
-            }),
-            ("truncate with append", {
-                let mut o = OpenOptions::new();
-                o.append(true).truncate(true);
-                o
-            }),
-        ];
+        let cases = util::contradictory_open_options();
         for (what, options) in cases {
             let err = options.open(&path).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}: {err}");
         }
         assert!(!path.exists(), "no contradictory open created the file");
     });
-}
-
-/// The kernel's errno: on the error itself, or on an `io::Error` in its
-/// chain of sources (the path wrapper keeps it there).
-fn errno_of(err: &std::io::Error) -> Option<i32> {
-    if let Some(errno) = err.raw_os_error() {
-        return Some(errno);
-    }
-    let mut source = err
-        .get_ref()
-        .map(|e| e as &(dyn std::error::Error + 'static));
-    for _ in 0..8 {
-        let current = source?;
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if let Some(errno) = io.raw_os_error() {
-                return Some(errno);
-            }
-        }
-        source = current.source();
-    }
-    None
 }
 
 #[test]
@@ -273,7 +230,7 @@ fn missing_file_is_not_found_with_the_path() {
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
         assert_eq!(
-            errno_of(&err),
+            util::errno_of(&err),
             Some(libc::ENOENT),
             "the kernel's errno is kept"
         );

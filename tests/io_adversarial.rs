@@ -34,6 +34,18 @@ fn pending_bytes(fd: RawFd) -> usize {
     usize::try_from(n).unwrap()
 }
 
+/// Everything `stream` receives until end of stream.
+async fn read_to_eof(stream: &UnixStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let (res, buf) = stream.read(Vec::with_capacity(64 * 1024)).await;
+        if res.unwrap() == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf);
+    }
+}
+
 /// Polls `fut` at least `polls` times (letting the loop turn between
 /// polls) and returns its output if it finishes; otherwise drops it, but
 /// only once a poll has returned `Pending` while `quiet()` holds, i.e. when
@@ -1046,16 +1058,7 @@ fn a_write_timeout_on_a_full_socket_sends_nothing() {
             a.write_all(src.take(extra)).await.0.unwrap();
             a.shutdown(Shutdown::Write).await.unwrap();
         };
-        let reader = async {
-            let mut got = Vec::new();
-            loop {
-                let (res, buf) = b.read(Vec::with_capacity(64 * 1024)).await;
-                if res.unwrap() == 0 {
-                    return got;
-                }
-                got.extend_from_slice(&buf);
-            }
-        };
+        let reader = read_to_eof(&b);
         let ((), got) = futures_util::join!(writer, reader);
         assert_eq!(got.len(), sent + extra);
         assert!(
@@ -1421,16 +1424,7 @@ fn a_cancelled_buf_writer_call_is_reported_once_then_the_writer_goes_on() {
             // read on the peer; the marker written after the hole must
             // come through intact, last.
             let marker = b"-- after the hole --";
-            let drain = async {
-                let mut got = Vec::new();
-                loop {
-                    let (res, buf) = b.read(Vec::with_capacity(64 * 1024)).await;
-                    if res.unwrap() == 0 {
-                        return got;
-                    }
-                    got.extend_from_slice(&buf);
-                }
-            };
+            let drain = read_to_eof(&b);
             let finish = async {
                 out.write_all(marker).await.unwrap();
                 let a = out.into_inner().await.unwrap();

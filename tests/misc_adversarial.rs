@@ -300,22 +300,6 @@ fn sigrtmax_is_a_signal() {
 
 // ---------------------------------------------------------------- fs
 
-/// The errno of an error, looking through the path wrapper.
-fn errno_of(err: &std::io::Error) -> Option<i32> {
-    err.raw_os_error().or_else(|| {
-        let mut source = std::error::Error::source(err.get_ref()?);
-        while let Some(inner) = source {
-            if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-                if let Some(code) = io.raw_os_error() {
-                    return Some(code);
-                }
-            }
-            source = inner.source();
-        }
-        None
-    })
-}
-
 #[test]
 fn read_of_proc_files_with_size_zero() {
     ringloop::run(async {
@@ -394,29 +378,7 @@ fn invalid_open_options_are_errors() {
     let path = dir.join("f");
     std::fs::write(&path, b"keep").unwrap();
     ringloop::run(async {
-        let cases: Vec<(&str, OpenOptions)> = vec![
-            ("nothing", OpenOptions::new()),
-            ("create only", {
-                let mut o = OpenOptions::new();
-                o.create(true);
-                o
-            }),
-            ("read+truncate", {
-                let mut o = OpenOptions::new();
-                o.read(true).truncate(true);
-                o
-            }),
-            ("read+create_new", {
-                let mut o = OpenOptions::new();
-                o.read(true).create_new(true);
-                o
-            }),
-            ("append+truncate", {
-                let mut o = OpenOptions::new();
-                o.append(true).truncate(true);
-                o
-            }),
-        ];
+        let cases = util::contradictory_open_options();
         for (what, options) in cases {
             let err = options.open(&path).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}: {err}");
@@ -457,7 +419,7 @@ fn metadata_of_symlinks_dangling_and_loops() {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert!(fs::symlink_metadata(&dangling).await.unwrap().is_symlink());
         let err = fs::metadata(&looped).await.unwrap_err();
-        assert_eq!(errno_of(&err), Some(libc::ELOOP), "{err}");
+        assert_eq!(util::errno_of(&err), Some(libc::ELOOP), "{err}");
         assert!(err.to_string().contains("loop"), "{err}");
         // remove_file removes the link, not its target.
         fs::remove_file(&link).await.unwrap();
@@ -481,7 +443,7 @@ fn very_long_paths_are_name_too_long() {
                 fs::write(path, "x").await.unwrap_err(),
             ];
             for err in errors {
-                assert_eq!(errno_of(&err), Some(libc::ENAMETOOLONG), "{err}");
+                assert_eq!(util::errno_of(&err), Some(libc::ENAMETOOLONG), "{err}");
             }
         }
     });

@@ -271,3 +271,71 @@ pub fn assert_transfer(n: usize, len: usize) {
         assert_eq!(n, len, "moved {n} of {len} bytes");
     }
 }
+
+/// Open options that contradict themselves, each with what is wrong:
+/// opening with any of them must fail with `InvalidInput` and touch no
+/// file.
+pub fn contradictory_open_options() -> Vec<(&'static str, ringloop::fs::OpenOptions)> {
+    use ringloop::fs::OpenOptions;
+    let with = |set: fn(&mut OpenOptions)| {
+        let mut o = OpenOptions::new();
+        set(&mut o);
+        o
+    };
+    vec![
+        ("nothing set", OpenOptions::new()),
+        (
+            "create without any access",
+            with(|o| {
+                o.create(true);
+            }),
+        ),
+        (
+            "truncate without write",
+            with(|o| {
+                o.read(true).truncate(true);
+            }),
+        ),
+        (
+            "create without write",
+            with(|o| {
+                o.read(true).create(true);
+            }),
+        ),
+        (
+            "create_new without write",
+            with(|o| {
+                o.read(true).create_new(true);
+            }),
+        ),
+        (
+            "truncate with append",
+            with(|o| {
+                o.append(true).truncate(true);
+            }),
+        ),
+    ]
+}
+
+/// The kernel's errno of an error: on the error itself, or on an
+/// `io::Error` in its chain of sources (the fs calls wrap it with the path).
+pub fn errno_of(err: &std::io::Error) -> Option<i32> {
+    if let Some(errno) = err.raw_os_error() {
+        return Some(errno);
+    }
+    let mut source = err
+        .get_ref()
+        .map(|e| e as &(dyn std::error::Error + 'static));
+    // Bounded: a chain that loops must not hang the test.
+    for _ in 0..8 {
+        let current = source?;
+        if let Some(errno) = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(errno);
+        }
+        source = current.source();
+    }
+    None
+}
